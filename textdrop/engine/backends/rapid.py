@@ -1,0 +1,212 @@
+"""The embedded default engine: RapidOCR's PP-OCR detector and recogniser on onnxruntime (CPU).
+
+The ONNX models (PP-OCRv6 small det/rec, PP-OCR mobile direction classifier) ship inside the
+``rapidocr`` wheel, so nothing is downloaded at run time. textdrop drives RapidOCR's stages itself
+instead of calling its all-in-one pipeline, for three reasons measured on ``shared/eval/dev``
+(see ``docs/adr/002-embedded-engine-pipeline.md``):
+
+- **Page orientation**: a page scanned sideways is detected from the shape of its line boxes and an
+  upside-down page from a vote of the direction classifier over its lines; the page is then read
+  upright. RapidOCR's own pipeline finds no text on such a page.
+- **No per-line direction classifier**: deciding 0/180 per line flips some long lines into garbage,
+  so the classifier only votes for the whole page.
+- **Memory**: detection runs on the page scaled to at most :data:`DET_MAX_SIDE` pixels (the detector's
+  activations dominate peak memory), recognition crops the lines from the full-resolution page.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from textdrop.engine.backends.base import Engine, RecognizeOptions
+from textdrop.engine.errors import EngineUnavailableError
+from textdrop.engine.layout import compose
+from textdrop.engine.result import Line, PageResult
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+DET_MAX_SIDE = 1600
+"""Longest side in pixels of the image the text detector sees. Measured on shared/eval/dev: 2000 (RapidOCR's
+default) peaks at about 850 MB RSS on a 300-DPI letter page, 1600 at about 650 MB, with equal CER."""
+
+REC_MAX_SIDE = 4000
+"""Longest side in pixels of the page that line crops are taken from (larger pages are scaled down)."""
+
+MIN_SCORE = 0.5
+"""Lines the recogniser scores below this are dropped (RapidOCR's default ``text_score``)."""
+
+ORIENTATION_SAMPLE = 24
+"""How many of the largest line crops the direction classifier sees to vote on an upside-down page."""
+
+ELONGATED = 1.5
+"""A box whose long side is at least this many times its short side counts as a line in that direction."""
+
+
+class RapidEngine(Engine):
+    """RapidOCR 3.10 (PP-OCRv6) on onnxruntime, CPU only; boxes and confidences per line."""
+
+    name = "rapid"
+    install_hint = "Install it with: pip install 'rapidocr==3.10.*' onnxruntime"
+
+    def __init__(self) -> None:
+        self._ocr: Any = None
+
+    @classmethod
+    def is_available(cls) -> bool:
+        """True when ``rapidocr`` and ``onnxruntime`` are importable."""
+        return find_spec("rapidocr") is not None and find_spec("onnxruntime") is not None
+
+    def load(self) -> None:
+        """Create the ONNX sessions for detector, classifier and recogniser (about 0.5 s, 200 MB)."""
+        if self._ocr is not None:
+            return
+        try:
+            from rapidocr import RapidOCR
+
+            self._ocr = RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False})
+            self._ocr._load_det_model()
+            self._ocr._load_cls_model()
+            self._ocr._load_rec_model()
+        except Exception as exc:  # onnxruntime and model errors vary by platform
+            self._ocr = None
+            raise EngineUnavailableError(f"The embedded engine failed to load: {exc}. {self.install_hint}.") from exc
+
+    def close(self) -> None:
+        """Drop the ONNX sessions."""
+        self._ocr = None
+
+    def recognize_page(self, image: Image.Image, options: RecognizeOptions) -> PageResult:
+        """Recognise one RGB page; see the module docstring for the pipeline."""
+        self.load()
+        started = time.perf_counter()
+        bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+        scale = min(1.0, REC_MAX_SIDE / max(bgr.shape[:2]))
+        if scale < 1.0:
+            import cv2
+
+            bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        quads = self._detect(bgr)
+        rotation = 0
+        if options.detect_orientation and len(quads) and _is_sideways(quads):
+            bgr, quads = _rotate(bgr, quads, 90)
+            rotation = 90
+        crops = [_crop(bgr, quad) for quad in quads]
+        if options.detect_orientation and crops and self._is_upside_down(crops):
+            bgr, quads = _rotate(bgr, quads, 180)
+            crops = [_crop(bgr, quad) for quad in quads]
+            rotation = (rotation + 180) % 360
+        lines = self._recognize(crops, quads)
+        height, width = bgr.shape[:2]
+        ordered, markdown, text = compose(lines, width, height)
+        return PageResult(
+            number=1,
+            width=width,
+            height=height,
+            rotation=rotation,
+            lines=ordered,
+            markdown=markdown,
+            text=text,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _detect(self, bgr: np.ndarray) -> np.ndarray:
+        """Line quadrilaterals, shape (N, 4, 2) float32, in pixels of ``bgr``; (0, 4, 2) when none."""
+        from rapidocr.utils.process_img import (
+            apply_vertical_padding,
+            map_boxes_to_original,
+            resize_image_within_bounds,
+        )
+
+        cfg = self._ocr.cfg.Global
+        small, ratio_h, ratio_w = resize_image_within_bounds(bgr, cfg.min_side_len, DET_MAX_SIDE)
+        record: dict[str, Any] = {"preprocess": {"ratio_h": ratio_h, "ratio_w": ratio_w}}
+        small, record = apply_vertical_padding(small, record, cfg.width_height_ratio, cfg.min_height)
+        found = self._ocr.text_det(small)
+        if found.boxes is None or len(found.boxes) == 0:
+            return np.zeros((0, 4, 2), np.float32)
+        return map_boxes_to_original(found.boxes.astype(np.float32), record, *bgr.shape[:2])
+
+    def _is_upside_down(self, crops: list[np.ndarray]) -> bool:
+        """Vote of the 0/180 direction classifier over the largest wide crops, weighted by score."""
+        wide = [c for c in crops if c.shape[1] >= ELONGATED * c.shape[0]]
+        wide.sort(key=lambda c: c.shape[0] * c.shape[1], reverse=True)
+        if not wide:
+            return False
+        votes = self._ocr.text_cls(wide[:ORIENTATION_SAMPLE]).cls_res
+        flipped = sum(score for label, score in votes if label == "180")
+        upright = sum(score for label, score in votes if label == "0")
+        return flipped > upright
+
+    def _recognize(self, crops: list[np.ndarray], quads: np.ndarray) -> list[Line]:
+        """Recognise each crop; drop empty and low-scoring lines; boxes become axis-aligned ints."""
+        if not crops:
+            return []
+        from rapidocr.ch_ppocr_rec import TextRecInput
+
+        found = self._ocr.text_rec(TextRecInput(img=crops))
+        lines = []
+        for quad, text, score in zip(quads, found.txts, found.scores, strict=True):
+            text = text.strip()
+            if not text or score < MIN_SCORE:
+                continue
+            x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+            x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+            lines.append(Line(text, (int(x0), int(y0), int(x1), int(y1)), round(float(score), 4)))
+        return lines
+
+
+def _sides(quads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths of the top edge and the left edge of each quad, in pixels."""
+    top = np.linalg.norm(quads[:, 1] - quads[:, 0], axis=1)
+    left = np.linalg.norm(quads[:, 3] - quads[:, 0], axis=1)
+    return top, left
+
+
+def _is_sideways(quads: np.ndarray) -> bool:
+    """True when most text (by length) runs vertically: the page is rotated by 90 or 270 degrees."""
+    top, left = _sides(quads)
+    vertical = left[left >= ELONGATED * top].sum()
+    horizontal = top[top >= ELONGATED * left].sum()
+    return bool(vertical > horizontal)
+
+
+def _rotate(bgr: np.ndarray, quads: np.ndarray, degrees: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate the page clockwise by 90 or 180 degrees and map the quads along (re-ordered TL, TR, BR, BL)."""
+    import cv2
+
+    height, width = bgr.shape[:2]
+    x, y = quads[..., 0], quads[..., 1]
+    if degrees == 90:
+        rotated, points = cv2.rotate(bgr, cv2.ROTATE_90_CLOCKWISE), np.stack([height - y, x], axis=-1)
+    else:
+        rotated, points = cv2.rotate(bgr, cv2.ROTATE_180), np.stack([width - x, height - y], axis=-1)
+    return rotated, _order_corners(points.astype(np.float32))
+
+
+def _order_corners(quads: np.ndarray) -> np.ndarray:
+    """Re-order each quad's corners as top-left, top-right, bottom-right, bottom-left."""
+    total, diff = quads.sum(axis=2), quads[..., 1] - quads[..., 0]
+    rows = np.arange(len(quads))
+    return np.stack(
+        [
+            quads[rows, total.argmin(axis=1)],
+            quads[rows, diff.argmin(axis=1)],
+            quads[rows, total.argmax(axis=1)],
+            quads[rows, diff.argmax(axis=1)],
+        ],
+        axis=1,
+    )
+
+
+def _crop(bgr: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    from rapidocr.utils.process_img import get_rotate_crop_image
+
+    return get_rotate_crop_image(bgr, quad.copy())

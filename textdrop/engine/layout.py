@@ -1,0 +1,299 @@
+"""Reading order and Markdown for line-based engines: text lines with pixel boxes → blocks → Markdown.
+
+A line-based engine (the embedded RapidOCR backend) returns boxes, not reading order. Joining boxes row by
+row scrambles multi-column pages, so the page is segmented with a recursive XY-cut (Nagy & Seth, 1984):
+a region is split at its widest vertical whitespace gap (a column gutter) into regions read left to right,
+else at its widest horizontal gap into regions read top to bottom, until each region is a single row.
+
+A vertical split is refused when the two sides are *row-aligned* and neither side is prose: most lines on
+one side share their vertical position with a line on the other, as in receipts, forms and tables. Those
+regions are read row by row (a person reads "Total ... 12.00" as one line) and become Markdown tables.
+Prose columns are split even when their baselines line up, as they do on typeset pages.
+
+The leaves (rows of lines, left to right) are then grouped into paragraphs by vertical gaps, and rendered
+as headings (tall lines), bullet items, tables or paragraphs. All thresholds are in units of the page's
+median line height, so they hold at any DPI; the values were chosen on ``shared/eval/dev`` as a whole
+(``docs/adr/003-reading-order.md``).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+from itertools import count, pairwise
+
+from textdrop.engine.result import Line
+
+GUTTER = 0.6
+"""Narrowest vertical gap, in median line heights, that can separate two columns."""
+
+ALIGNED = 0.7
+"""Share of the smaller side's lines that must face a line on the other side for rows to be aligned."""
+
+CROSSING = 0.1
+"""Largest share of a region's lines that may cross a column gutter (captions, pull quotes)."""
+
+PROSE_WORDS = 4.0
+"""Mean words per line from which a side with at least :data:`PROSE_LINES` lines counts as prose."""
+
+PROSE_LINES = 4
+
+BLOCK_GAP = 1.5
+"""Blank space, in median line heights, between the stacks of a grid of multi-line blocks."""
+
+PARAGRAPH_GAP = 0.9
+"""Vertical gap, in median line heights, from which a new paragraph starts."""
+
+HEADING_SIZE = 1.5
+"""A short paragraph whose lines are this many times the median line height is a heading."""
+
+BULLET = re.compile(r"^[•●○◦▪■□·∙*–-]\s+")
+MARKDOWN_START = re.compile(r"^([#>+=]|-{3,}|\d+[.)]\s)")
+
+
+@dataclass
+class Row:
+    """Lines sharing one visual line, left to right; ``table`` is the id of the table it belongs to."""
+
+    lines: list[Line]
+    table: int | None = None
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return _extent(self.lines)
+
+    @property
+    def text(self) -> str:
+        return " ".join(line.text for line in self.lines)
+
+
+@dataclass
+class Block:
+    """A paragraph, heading, list or table: consecutive rows in reading order."""
+
+    rows: list[Row] = field(default_factory=list)
+    kind: str = "paragraph"  # paragraph | heading | table
+
+
+def compose(lines: list[Line], width: int, height: int) -> tuple[list[Line], str, str]:
+    """Order a page's lines as a person reads them and render them.
+
+    Args:
+        lines: recognised lines in any order, boxes in pixels of a ``width`` × ``height`` page.
+        width: page width in pixels.
+        height: page height in pixels.
+
+    Returns:
+        ``(ordered_lines, markdown, text)``: the lines in reading order, the page as Markdown, and the page
+        as plain text (one visual line per line, blank lines between blocks, no Markdown syntax).
+    """
+    if not lines:
+        return [], "", ""
+    unit = statistics.median(line.height for line in lines) or 1
+    rows: list[Row] = []
+    _cut(lines, unit, rows, count(), table=None)
+    blocks = _blocks(rows, unit)
+    ordered = [line for row in rows for line in row.lines]
+    markdown = "\n\n".join(_markdown(block) for block in blocks) + "\n"
+    text = "\n\n".join("\n".join(row.text for row in block.rows) for block in blocks) + "\n"
+    return ordered, markdown, text
+
+
+def _extent(lines: list[Line]) -> tuple[int, int, int, int]:
+    return (
+        min(line.bbox[0] for line in lines),
+        min(line.bbox[1] for line in lines),
+        max(line.bbox[2] for line in lines),
+        max(line.bbox[3] for line in lines),
+    )
+
+
+def _widest_gap(spans: list[tuple[int, int]]) -> tuple[int, float] | None:
+    """The widest uncovered interval between 1-D spans, as ``(cut position, width)``; None if covered."""
+    spans = sorted(spans)
+    best, reach = None, spans[0][1]
+    for start, end in spans[1:]:
+        if start > reach and (best is None or start - reach > best[1]):
+            best = ((reach + start) // 2, start - reach)
+        reach = max(reach, end)
+    return best
+
+
+def _cut(lines: list[Line], unit: float, out: list[Row], ids: count, table: int | None) -> None:
+    """Recursive XY-cut; appends the leaf rows of ``lines`` to ``out`` in reading order."""
+    if len(lines) > 1:
+        split = _gutter(lines, unit)
+        if split is not None:
+            left, right = split
+            if _is_grid(left, unit) and _is_grid(right, unit):
+                table = None
+            elif table is None and _row_aligned(left, right, unit):
+                table = next(ids)
+            if table is None:
+                _cut(left, unit, out, ids, table)
+                _cut(right, unit, out, ids, table)
+                return
+        gap = _widest_gap([_core(line) for line in lines])
+        if gap:
+            _cut([line for line in lines if _core(line)[1] <= gap[0]], unit, out, ids, table)
+            _cut([line for line in lines if _core(line)[0] >= gap[0]], unit, out, ids, table)
+            return
+    out.extend(_rows(lines, table))
+
+
+def _core(line: Line) -> tuple[float, float]:
+    """The middle half of a line's box vertically: detector boxes are padded and overlap their neighbours."""
+    quarter = line.height / 4
+    return line.bbox[1] + quarter, line.bbox[3] - quarter
+
+
+def _gutter(lines: list[Line], unit: float) -> tuple[list[Line], list[Line]] | None:
+    """Split at the best column gutter: the vertical whitespace, at least :data:`GUTTER` wide, that the
+    fewest lines cross. Lines may cross it (at most :data:`CROSSING` of them, e.g. a caption set across
+    two columns) only when both sides are prose.
+
+    Returns ``(left, right)`` with crossing lines assigned by their centre, or None when there is no gutter.
+    """
+    edges = sorted({x for line in lines for x in (line.bbox[0], line.bbox[2])})
+    best = None
+    for start, end in pairwise(edges):
+        middle = (start + end) / 2
+        left = [line for line in lines if line.bbox[2] <= start]
+        right = [line for line in lines if line.bbox[0] >= end]
+        crossing = len(lines) - len(left) - len(right)
+        if not left or not right:
+            continue
+        if crossing and (crossing > CROSSING * len(lines) or not (_is_prose(left) and _is_prose(right))):
+            continue
+        width = min(line.bbox[0] for line in right) - max(line.bbox[2] for line in left)
+        if width < GUTTER * unit:
+            continue
+        key = (crossing, -width)
+        if best is None or key < best[0]:
+            best = (key, middle)
+    if best is None:
+        return None
+    middle = best[1]
+    left = [line for line in lines if (line.bbox[0] + line.bbox[2]) / 2 < middle]
+    return left, [line for line in lines if (line.bbox[0] + line.bbox[2]) / 2 >= middle]
+
+
+def _rows(lines: list[Line], table: int | None) -> list[Row]:
+    """Group lines whose boxes overlap vertically into rows, top to bottom, each left to right."""
+    rows: list[list[Line]] = []
+    for line in sorted(lines, key=lambda item: (item.bbox[1] + item.bbox[3]) / 2):
+        if rows and _v_overlap(line.bbox, _extent(rows[-1])) >= 0.5:
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [Row(sorted(row, key=lambda item: item.bbox[0]), table) for row in rows]
+
+
+def _v_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Vertical overlap of two boxes as a share of the smaller height."""
+    inter = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0, inter) / max(1, min(a[3] - a[1], b[3] - b[1]))
+
+
+def _is_prose(lines: list[Line]) -> bool:
+    if len(lines) < PROSE_LINES:
+        return False
+    return statistics.mean(len(line.text.split()) for line in lines) >= PROSE_WORDS
+
+
+def _row_aligned(left: list[Line], right: list[Line], unit: float) -> bool:
+    """True when the two sides of a candidate column split are the cells of shared rows (not columns)."""
+    if _is_prose(left) or _is_prose(right):
+        return False
+    small, large = sorted((left, right), key=len)
+    if len(small) == 1 and len(large) > 1:
+        return False
+    facing = sum(any(_v_overlap(a.bbox, b.bbox) >= 0.5 for b in large) for a in small)
+    return facing >= ALIGNED * len(small)
+
+
+def _is_grid(lines: list[Line], unit: float) -> bool:
+    """True when the lines form two or more stacks of at least two lines, separated by blank space at least
+    :data:`BLOCK_GAP` high: boxes of an organisation chart or a grid of cards, read stack by stack."""
+    stacks: list[list[Line]] = []
+    for line in sorted(lines, key=lambda item: item.bbox[1]):
+        if stacks and _core(line)[0] - max(_core(item)[1] for item in stacks[-1]) < BLOCK_GAP * unit:
+            stacks[-1].append(line)
+        else:
+            stacks.append([line])
+    return len(stacks) >= 2 and all(len(stack) >= 2 for stack in stacks)
+
+
+def _blocks(rows: list[Row], unit: float) -> list[Block]:
+    """Group consecutive rows into blocks: tables by their id, paragraphs by vertical gap and overlap."""
+    blocks: list[Block] = []
+    for row in rows:
+        last = blocks[-1].rows[-1] if blocks else None
+        if last is not None and _continues(last, row, unit):
+            blocks[-1].rows.append(row)
+        else:
+            blocks.append(Block([row]))
+    for block in blocks:
+        if block.rows[0].table is not None and len(block.rows) > 1:
+            block.kind = "table"
+        elif len(block.rows) <= 2 and _row_height(block.rows) >= HEADING_SIZE * unit:
+            block.kind = "heading"
+    return blocks
+
+
+def _row_height(rows: list[Row]) -> float:
+    return statistics.median(line.height for row in rows for line in row.lines)
+
+
+def _continues(prev: Row, row: Row, unit: float) -> bool:
+    """True when ``row`` belongs to the same block as the row before it."""
+    if prev.table != row.table:
+        return False
+    if row.table is not None:
+        return True
+    a, b = prev.box, row.box
+    if b[1] - a[3] > PARAGRAPH_GAP * unit or min(a[2], b[2]) <= max(a[0], b[0]):
+        return False
+    ratio = _row_height([prev]) / max(1, _row_height([row]))
+    return 1 / HEADING_SIZE < ratio < HEADING_SIZE
+
+
+def _escape(text: str) -> str:
+    """Backslash-escape what Markdown would read as syntax at the start of a line."""
+    return "\\" + text if MARKDOWN_START.match(text) else text
+
+
+def _markdown(block: Block) -> str:
+    if block.kind == "table":
+        return _table(block.rows)
+    if block.kind == "heading":
+        return "## " + " ".join(row.text for row in block.rows)
+    out = []
+    for row in block.rows:
+        text = row.text
+        bullet = BULLET.match(text)
+        out.append("- " + text[bullet.end() :] if bullet else _escape(text))
+    return "\n".join(out)
+
+
+def _table(rows: list[Row]) -> str:
+    """A Markdown table: columns at the vertical gaps shared by the rows' cells; the first row heads it."""
+    cells = [line for row in rows for line in row.lines]
+    cuts = []
+    spans = sorted((line.bbox[0], line.bbox[2]) for line in cells if len(line.text) > 0)
+    reach = spans[0][1]
+    for start, end in spans[1:]:
+        if start > reach:
+            cuts.append((reach + start) / 2)
+        reach = max(reach, end)
+    table = []
+    for row in rows:
+        columns = [""] * (len(cuts) + 1)
+        for line in row.lines:
+            centre = (line.bbox[0] + line.bbox[2]) / 2
+            index = sum(centre > cut for cut in cuts)
+            columns[index] = (columns[index] + " " + line.text.replace("|", "\\|")).strip()
+        table.append("| " + " | ".join(columns) + " |")
+    table.insert(1, "|" + "---|" * (len(cuts) + 1))
+    return "\n".join(table)
