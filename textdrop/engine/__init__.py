@@ -1,0 +1,105 @@
+"""Everything between a file and an :class:`OcrResult`; knows nothing of Qt or folders.
+
+The one call the CLI, the folder watcher and the desktop app use is :func:`recognize`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textdrop.engine.backends.base import Engine, RecognizeOptions, create_engine
+from textdrop.engine.result import OcrResult
+from textdrop.engine.sources import SourceLimits, open_source
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+__all__ = ["OcrResult", "RecognizeOptions", "SourceLimits", "recognize"]
+
+
+def recognize(
+    source: str | os.PathLike[str] | bytes | Image.Image,
+    *,
+    engine: str | Engine | None = None,
+    options: RecognizeOptions | None = None,
+    limits: SourceLimits | None = None,
+    on_page: Callable[[int, int], None] | None = None,
+) -> OcrResult:
+    """Recognise every page of an image or PDF.
+
+    Args:
+        source: a file path, the bytes of an image or PDF, or a PIL image.
+        engine: an engine name (``None`` or ``"auto"``: the best available; created, loaded and closed
+            for this call), or an :class:`Engine` the caller owns (loaded here if needed, not closed).
+        options: recognition options (defaults: :class:`RecognizeOptions`).
+        limits: file size, pixel and page limits (defaults: :class:`SourceLimits`).
+        on_page: called as ``on_page(done, total)`` after each page.
+
+    Returns:
+        The result, pages in document order.
+
+    Raises:
+        TextdropError: a subclass naming what is wrong with the input (unreadable, too large, encrypted)
+            or with the engine (unknown, not installed, failed to load).
+    """
+    started = time.perf_counter()
+    owned = not isinstance(engine, Engine)
+    backend = create_engine(engine) if owned else engine
+    try:
+        backend.load()
+        load_seconds = time.perf_counter() - started
+        with open_source(source, limits) as document:
+            pages = []
+            for number, image in enumerate(document.pages(), start=1):
+                page = backend.recognize_page(image, options or RecognizeOptions())
+                page.number = number
+                pages.append(page)
+                del image
+                release_memory()
+                if on_page:
+                    on_page(number, document.page_count)
+    finally:
+        if owned:
+            backend.close()
+    return OcrResult(
+        pages=pages,
+        engine=backend.name,
+        model=backend.model,
+        source=document.name,
+        sha256=document.sha256,
+        load_seconds=load_seconds,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # musl has no malloc_trim
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the OS between pages (glibc only; a no-op elsewhere).
+
+    onnxruntime frees a page's activations with ``free()``, and glibc keeps them in its heap, so without
+    this the resident set grows page after page (measured on shared/eval/dev: peak RSS 970 MB without,
+    740 MB with, at no measurable cost in time).
+    """
+    if _TRIM is not None:
+        _TRIM(0)

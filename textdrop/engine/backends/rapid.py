@@ -77,7 +77,9 @@ class RapidEngine(Engine):
             self._ocr._load_rec_model()
         except Exception as exc:  # onnxruntime and model errors vary by platform
             self._ocr = None
-            raise EngineUnavailableError(f"The embedded engine failed to load: {exc}. {self.install_hint}.") from exc
+            raise EngineUnavailableError(
+                f"The embedded engine failed to load: {exc}. {self.install_hint}."
+            ) from exc
 
     def close(self) -> None:
         """Drop the ONNX sessions."""

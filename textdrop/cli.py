@@ -1,0 +1,240 @@
+"""The ``textdrop`` command.
+
+``run()`` parses arguments, runs one sub-command and returns an :class:`ExitCode`; every
+:class:`TextdropError` becomes one line on stderr and its exit code, with a traceback only with ``-v``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from textdrop import __version__
+from textdrop.engine.errors import ExitCode, FileAccessError, TextdropError
+from textdrop.engine.result import OcrResult
+from textdrop.engine.sidecar import FORMATS
+
+log = logging.getLogger(__name__)
+
+err = Console(stderr=True, highlight=False)
+
+
+def display(path: Path | str) -> str:
+    """A printable form of a path whose name may not be valid UTF-8 (undecodable bytes as ``\\xNN``)."""
+    raw = os.fsencode(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textdrop", description="Local OCR: images and PDFs to Markdown, on your machine."
+    )
+    parser.add_argument("--version", action="version", version=f"textdrop {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details and show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ocr = commands.add_parser("ocr", help="recognise images and PDFs, write Markdown sidecars")
+    ocr.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or glob patterns")
+    ocr.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
+    ocr.add_argument("-o", "--out-dir", type=Path, help="write sidecars here instead of beside each file")
+    ocr.add_argument("--stdout", action="store_true", help="print the result instead of writing sidecars")
+    ocr.add_argument("-f", "--format", choices=FORMATS, default="md", help="output format (default: md)")
+    ocr.add_argument("-e", "--engine", help="engine name, or 'auto' (default: from the config file)")
+    ocr.add_argument("--force", action="store_true", help="recognise even files whose sidecar is up to date")
+    ocr.add_argument("--dpi", type=int, help="PDF render resolution in dots per inch (default: 200)")
+
+    bench = commands.add_parser("bench", help="measure accuracy, speed and memory on scans with ground truth")
+    bench.add_argument("directory", type=Path, help="folder of images with <stem>.gt.txt ground truth")
+    bench.add_argument("-e", "--engine", default="rapid", help="engine to measure (default: rapid)")
+    bench.add_argument(
+        "--compare-raw", action="store_true", help="also run raw RapidOCR, row-joined, on the same images"
+    )
+    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return parser
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point of the ``textdrop`` console script; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        parser.print_help()
+        return ExitCode.USAGE
+    try:
+        if args.command == "ocr":
+            return _ocr(args)
+        from textdrop.bench import run_bench
+
+        return run_bench(args.directory, engine=args.engine, compare_raw=args.compare_raw, as_json=args.json)
+    except TextdropError as exc:
+        _fail(None, exc, args.verbose)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        return ExitCode.INTERRUPTED
+
+
+def _fail(path: Path | None, exc: BaseException, verbose: bool) -> None:
+    prefix = f"{escape(display(path))}: " if path is not None else ""
+    message = str(exc) if isinstance(exc, TextdropError) else f"unexpected error: {exc!r}"
+    err.print(f"[red]✗[/red] {prefix}{escape(message)}")
+    if verbose:
+        err.print_exception()
+
+
+def expand_inputs(patterns: list[str], recursive: bool) -> list[Path | TextdropError]:
+    """Files named by the arguments, in order, without duplicates.
+
+    A file is taken whatever its suffix (its content decides); a folder yields its images and PDFs
+    (sub-folders only with ``recursive``; symlinked folders are not followed, so a symlink loop cannot
+    recurse); a pattern with ``*``, ``?`` or ``[`` is expanded as a glob (``**`` with ``recursive``).
+    An argument that matches nothing becomes a :class:`FileAccessError` in the list, in its place.
+    """
+    from textdrop.engine.sources import SUPPORTED_SUFFIXES
+
+    found: list[Path | TextdropError] = []
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        if path not in seen:
+            seen.add(path)
+            found.append(path)
+
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            walk = os.walk(path) if recursive else [(str(path), [], os.listdir(path))]
+            for folder, dirs, files in walk:
+                dirs.sort()
+                for name in sorted(files):
+                    child = Path(folder) / name
+                    if child.suffix.lower() in SUPPORTED_SUFFIXES and child.is_file():
+                        add(child)
+        elif os.path.lexists(path):
+            add(path)
+        elif glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern, recursive=recursive))
+            for match in matches:
+                if Path(match).is_file():
+                    add(Path(match))
+            if not matches:
+                found.append(FileAccessError(f"{display(pattern)}: no file matches this pattern."))
+        else:
+            found.append(FileAccessError(f"{display(pattern)}: no such file or folder."))
+    return found
+
+
+@dataclass
+class _Tally:
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
+    exit_code: ExitCode = ExitCode.OK
+
+    def fail(self, code: ExitCode) -> None:
+        self.failed += 1
+        if self.exit_code == ExitCode.OK:
+            self.exit_code = code
+
+
+def _ocr(args: argparse.Namespace) -> int:
+    from textdrop.engine import recognize
+    from textdrop.engine.backends.base import create_engine
+    from textdrop.engine.sidecar import find_up_to_date, write_sidecar
+    from textdrop.engine.sources import sha256_file
+    from textdrop.settings import load_settings
+
+    settings = load_settings()
+    limits = settings.sources
+    if args.dpi is not None:
+        limits = limits.model_copy(update={"pdf_dpi": args.dpi})
+    template = settings.sidecar.template
+    inputs = expand_inputs(args.paths, args.recursive)
+    engine = create_engine(args.engine or settings.engine)
+    tally = _Tally()
+    with (
+        engine,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=len(inputs) <= 1 or not err.is_terminal,
+        ) as progress,
+    ):
+        task = progress.add_task("Recognising", total=len(inputs))
+        for item in inputs:
+            progress.advance(task)
+            if isinstance(item, TextdropError):
+                _fail(None, item, args.verbose)
+                tally.fail(item.exit_code)
+                continue
+            progress.update(task, description=escape(display(item.name)))
+            try:
+                if not args.force and not args.stdout:
+                    try:
+                        digest = sha256_file(item)
+                    except OSError as exc:
+                        raise FileAccessError(f"cannot read the file: {exc.strerror or exc}.") from exc
+                    current = find_up_to_date(
+                        item, digest, args.format, out_dir=args.out_dir, template=template
+                    )
+                    if current is not None:
+                        tally.skipped += 1
+                        err.print(
+                            f"[dim]= {escape(display(item))}: up to date ({escape(display(current))})[/dim]"
+                        )
+                        continue
+                result = recognize(item, engine=engine, options=settings.recognize, limits=limits)
+                if args.stdout:
+                    sys.stdout.write(_stdout_text(result, args.format))
+                    sys.stdout.flush()
+                else:
+                    target = write_sidecar(result, item, args.format, out_dir=args.out_dir, template=template)
+                    pages = len(result.pages)
+                    err.print(
+                        f"[green]✓[/green] {escape(display(item))} → {escape(display(target))} "
+                        f"({pages} page{'s' if pages != 1 else ''}, {result.seconds:.1f} s)"
+                    )
+                tally.written += 1
+            except TextdropError as exc:
+                _fail(item, exc, args.verbose)
+                tally.fail(exc.exit_code)
+            except Exception as exc:  # one bad file never stops the batch
+                log.debug("unexpected error on %s", display(item), exc_info=True)
+                _fail(item, exc, args.verbose)
+                tally.fail(ExitCode.OTHER_ERROR)
+    if len(inputs) > 1 or tally.failed:
+        verb = "printed" if args.stdout else "written"
+        err.print(f"{tally.written} {verb}, {tally.skipped} up to date, {tally.failed} failed.")
+    return tally.exit_code
+
+
+def _stdout_text(result: OcrResult, fmt: str) -> str:
+    """Markdown without front matter, plain text, or the JSON document, for ``--stdout``."""
+    if fmt == "md":
+        return result.markdown
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return result.text
+
+
+def main() -> None:
+    """``python -m textdrop``."""
+    sys.exit(run())

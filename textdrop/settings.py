@@ -1,0 +1,90 @@
+"""The configuration file model, composed of the subsystems' own option models, and textdrop's folders.
+
+One TOML file, ``config.toml`` in the platformdirs config folder, validated by pydantic. Setting the
+environment variable ``TEXTDROP_HOME`` moves every folder textdrop writes (config, data, logs) under it,
+which the tests use. Example::
+
+    engine = "auto"
+
+    [sources]
+    pdf_dpi = 300
+    max_pages = 1000
+
+    [sidecar]
+    template = "{stem}.ocr.{ext}"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from textdrop.engine.backends.base import RecognizeOptions
+from textdrop.engine.errors import ConfigError
+from textdrop.engine.sidecar import SidecarOptions
+from textdrop.engine.sources import SourceLimits
+
+APP_NAME = "textdrop"
+
+
+class Settings(BaseModel):
+    """Everything in ``config.toml``; each table is a subsystem's own option model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: str = Field("auto", description="Engine name, or 'auto' for the best one available here.")
+    recognize: RecognizeOptions = Field(default_factory=RecognizeOptions)
+    sources: SourceLimits = Field(default_factory=SourceLimits)
+    sidecar: SidecarOptions = Field(default_factory=SidecarOptions)
+
+
+def _home() -> Path | None:
+    home = os.environ.get("TEXTDROP_HOME")
+    return Path(home) if home else None
+
+
+def config_dir() -> Path:
+    """Folder of ``config.toml``: ``$TEXTDROP_HOME/config`` or the platform's user config folder."""
+    home = _home()
+    return home / "config" if home else Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    """Folder for textdrop's data (the watcher's ledger): ``$TEXTDROP_HOME/data`` or the platform's."""
+    home = _home()
+    return home / "data" if home else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def log_dir() -> Path:
+    """Folder for rotating log files: ``$TEXTDROP_HOME/logs`` or the platform's user log folder."""
+    home = _home()
+    return home / "logs" if home else Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+def config_path() -> Path:
+    """Path of the configuration file (it need not exist)."""
+    return config_dir() / "config.toml"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the configuration file; defaults when it does not exist.
+
+    Raises:
+        ConfigError: the file is not valid TOML or a value fails validation (the message names it).
+    """
+    path = path or config_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read the configuration file {path}: {exc}. Fix or delete it.") from exc
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"Invalid configuration in {path}: {problems}.") from exc
