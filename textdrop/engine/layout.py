@@ -297,3 +297,12 @@ def _table(rows: list[Row]) -> str:
         table.append("| " + " | ".join(columns) + " |")
     table.insert(1, "|" + "---|" * (len(cuts) + 1))
     return "\n".join(table)
+
+
+def join_rows(lines: list[Line]) -> str:
+    """Lines joined row by row (top to bottom, each row left to right), with no column detection.
+
+    This is the naive order that :func:`compose` improves on; ``textdrop bench --compare-raw`` uses it as
+    the baseline.
+    """
+    return "\n".join(row.text for row in _rows(lines, None))

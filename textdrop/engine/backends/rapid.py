@@ -25,7 +25,7 @@ import numpy as np
 
 from textdrop.engine.backends.base import Engine, RecognizeOptions
 from textdrop.engine.errors import EngineUnavailableError
-from textdrop.engine.layout import compose
+from textdrop.engine.layout import compose, join_rows
 from textdrop.engine.result import Line, PageResult
 
 if TYPE_CHECKING:
@@ -212,3 +212,23 @@ def _crop(bgr: np.ndarray, quad: np.ndarray) -> np.ndarray:
     from rapidocr.utils.process_img import get_rotate_crop_image
 
     return get_rotate_crop_image(bgr, quad.copy())
+
+
+def load_raw() -> Any:
+    """RapidOCR's own all-in-one pipeline with its defaults (the baseline of ``textdrop bench``)."""
+    from rapidocr import RapidOCR
+
+    return RapidOCR(params={"Global.log_level": "error"})
+
+
+def read_raw(raw: Any, path: str) -> str:
+    """Run :func:`load_raw`'s pipeline on an image file; its lines joined row by row."""
+    found = raw(path)
+    if not found.txts:
+        return ""
+    lines = []
+    for quad, text in zip(found.boxes, found.txts, strict=True):
+        x0, y0 = quad.min(axis=0)
+        x1, y1 = quad.max(axis=0)
+        lines.append(Line(text, (int(x0), int(y0), int(x1), int(y1)), 1.0))
+    return join_rows(lines)
