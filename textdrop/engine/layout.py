@@ -42,8 +42,9 @@ PROSE_LINES = 4
 BLOCK_GAP = 1.5
 """Blank space, in median line heights, between the stacks of a grid of multi-line blocks."""
 
-PARAGRAPH_GAP = 0.9
-"""Vertical gap, in median line heights, from which a new paragraph starts."""
+PARAGRAPH_GAP = 1.0
+"""Vertical gap between the middle halves of two rows (see :func:`_core`), in median line heights, from
+which a new paragraph starts: about 0.5 between consecutive lines of a paragraph, 1.5 across a blank line."""
 
 HEADING_SIZE = 1.5
 """A short paragraph whose lines are this many times the median line height is a heading."""
@@ -253,7 +254,8 @@ def _continues(prev: Row, row: Row, unit: float) -> bool:
     if row.table is not None:
         return True
     a, b = prev.box, row.box
-    if b[1] - a[3] > PARAGRAPH_GAP * unit or min(a[2], b[2]) <= max(a[0], b[0]):
+    gap = min(_core(line)[0] for line in row.lines) - max(_core(line)[1] for line in prev.lines)
+    if gap > PARAGRAPH_GAP * unit or min(a[2], b[2]) <= max(a[0], b[0]):
         return False
     ratio = _row_height([prev]) / max(1, _row_height([row]))
     return 1 / HEADING_SIZE < ratio < HEADING_SIZE
