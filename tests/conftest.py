@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from textdrop.engine.backends import base
 from tests.helpers.fake_engines import FakeEngine
+from textdrop.engine.backends import base
 
 
 @pytest.fixture(autouse=True)

@@ -5,16 +5,14 @@ The one call the CLI, the folder watcher and the desktop app use is :func:`recog
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textdrop.engine.backends.base import Engine, RecognizeOptions, create_engine
+from textdrop.engine.memory import release_memory
 from textdrop.engine.result import OcrResult
 from textdrop.engine.sources import SourceLimits, open_source
 
@@ -79,27 +77,3 @@ def recognize(
         load_seconds=load_seconds,
         seconds=time.perf_counter() - started,
     )
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # musl has no malloc_trim
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
-def release_memory() -> None:
-    """Hand freed heap memory back to the OS between pages (glibc only; a no-op elsewhere).
-
-    onnxruntime frees a page's activations with ``free()``, and glibc keeps them in its heap, so without
-    this the resident set grows page after page (measured on shared/eval/dev: peak RSS 970 MB without,
-    740 MB with, at no measurable cost in time).
-    """
-    if _TRIM is not None:
-        _TRIM(0)
