@@ -23,16 +23,11 @@ from textdrop import __version__
 from textdrop.engine.errors import ExitCode, FileAccessError, TextdropError
 from textdrop.engine.result import OcrResult
 from textdrop.engine.sidecar import FORMATS
+from textdrop.engine.sources import SUPPORTED_SUFFIXES, file_label, sha256_file
 
 log = logging.getLogger(__name__)
 
-err = Console(stderr=True, highlight=False)
-
-
-def display(path: Path | str) -> str:
-    """A printable form of a path whose name may not be valid UTF-8 (undecodable bytes as ``\\xNN``)."""
-    raw = os.fsencode(path)
-    return raw.decode("utf-8", "backslashreplace")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,8 +84,9 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _fail(path: Path | None, exc: BaseException, verbose: bool) -> None:
-    prefix = f"{escape(display(path))}: " if path is not None else ""
     message = str(exc) if isinstance(exc, TextdropError) else f"unexpected error: {exc!r}"
+    named = path is None or file_label(path) in message or str(path) in message
+    prefix = "" if named else f"{escape(file_label(path))}: "
     err.print(f"[red]✗[/red] {prefix}{escape(message)}")
     if verbose:
         err.print_exception()
@@ -104,26 +100,33 @@ def expand_inputs(patterns: list[str], recursive: bool) -> list[Path | TextdropE
     recurse); a pattern with ``*``, ``?`` or ``[`` is expanded as a glob (``**`` with ``recursive``).
     An argument that matches nothing becomes a :class:`FileAccessError` in the list, in its place.
     """
-    from textdrop.engine.sources import SUPPORTED_SUFFIXES
 
     found: list[Path | TextdropError] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
 
-    def add(path: Path) -> None:
-        if path not in seen:
-            seen.add(path)
-            found.append(path)
+    def add(path: Path) -> bool:
+        real = os.path.realpath(path)  # one file reached through symlinked folders counts once
+        if real in seen:
+            return False
+        seen.add(real)
+        found.append(path)
+        return True
 
     for pattern in patterns:
         path = Path(pattern)
         if path.is_dir():
             walk = os.walk(path) if recursive else [(str(path), [], os.listdir(path))]
+            added = 0
             for folder, dirs, files in walk:
                 dirs.sort()
                 for name in sorted(files):
                     child = Path(folder) / name
                     if child.suffix.lower() in SUPPORTED_SUFFIXES and child.is_file():
-                        add(child)
+                        added += add(child)
+            if not added:
+                where = " (add --recursive for sub-folders)" if not recursive else ""
+                message = f"{file_label(pattern)} is a folder with no images or PDFs in it{where}."
+                found.append(FileAccessError(message))
         elif os.path.lexists(path):
             add(path)
         elif glob.has_magic(pattern):
@@ -132,9 +135,9 @@ def expand_inputs(patterns: list[str], recursive: bool) -> list[Path | TextdropE
                 if Path(match).is_file():
                     add(Path(match))
             if not matches:
-                found.append(FileAccessError(f"{display(pattern)}: no file matches this pattern."))
+                found.append(FileAccessError(f"{file_label(pattern)}: no file matches this pattern."))
         else:
-            found.append(FileAccessError(f"{display(pattern)}: no such file or folder."))
+            found.append(FileAccessError(f"{file_label(pattern)}: no such file or folder."))
     return found
 
 
@@ -155,7 +158,6 @@ def _ocr(args: argparse.Namespace) -> int:
     from textdrop.engine import recognize
     from textdrop.engine.backends.base import create_engine
     from textdrop.engine.sidecar import find_up_to_date, write_sidecar
-    from textdrop.engine.sources import sha256_file
     from textdrop.settings import load_settings
 
     settings = load_settings()
@@ -185,7 +187,7 @@ def _ocr(args: argparse.Namespace) -> int:
                 _fail(None, item, args.verbose)
                 tally.fail(item.exit_code)
                 continue
-            progress.update(task, description=escape(display(item.name)))
+            progress.update(task, description=escape(file_label(item.name)))
             try:
                 if not args.force and not args.stdout:
                     try:
@@ -197,9 +199,8 @@ def _ocr(args: argparse.Namespace) -> int:
                     )
                     if current is not None:
                         tally.skipped += 1
-                        err.print(
-                            f"[dim]= {escape(display(item))}: up to date ({escape(display(current))})[/dim]"
-                        )
+                        shown = escape(f"{file_label(item)}: up to date ({file_label(current)})")
+                        err.print(f"[dim]= {shown}[/dim]")
                         continue
                 result = recognize(item, engine=engine, options=settings.recognize, limits=limits)
                 if args.stdout:
@@ -209,7 +210,7 @@ def _ocr(args: argparse.Namespace) -> int:
                     target = write_sidecar(result, item, args.format, out_dir=args.out_dir, template=template)
                     pages = len(result.pages)
                     err.print(
-                        f"[green]✓[/green] {escape(display(item))} → {escape(display(target))} "
+                        f"[green]✓[/green] {escape(file_label(item))} → {escape(file_label(target))} "
                         f"({pages} page{'s' if pages != 1 else ''}, {result.seconds:.1f} s)"
                     )
                 tally.written += 1
@@ -217,7 +218,7 @@ def _ocr(args: argparse.Namespace) -> int:
                 _fail(item, exc, args.verbose)
                 tally.fail(exc.exit_code)
             except Exception as exc:  # one bad file never stops the batch
-                log.debug("unexpected error on %s", display(item), exc_info=True)
+                log.debug("unexpected error on %s", file_label(item), exc_info=True)
                 _fail(item, exc, args.verbose)
                 tally.fail(ExitCode.OTHER_ERROR)
     if len(inputs) > 1 or tally.failed:

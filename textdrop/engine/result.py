@@ -92,12 +92,13 @@ class OcrResult:
 
     @property
     def markdown(self) -> str:
-        """All pages as Markdown; pages after the first are preceded by ``<!-- page N -->``."""
+        """All pages as Markdown; each page after the first is preceded by ``<!-- page N -->``."""
         if len(self.pages) == 1:
             return self.pages[0].markdown
         parts = []
         for page in self.pages:
-            parts.append(PAGE_SEPARATOR.format(number=page.number))
+            if page.number > 1:
+                parts.append(PAGE_SEPARATOR.format(number=page.number))
             parts.append(page.markdown)
         return "\n\n".join(p for p in parts if p).strip() + "\n"
 

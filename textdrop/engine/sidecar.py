@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textdrop import __version__
 from textdrop.engine.errors import OutputError
+from textdrop.engine.sources import file_label
 
 if TYPE_CHECKING:
     from textdrop.engine.result import OcrResult
@@ -215,7 +216,11 @@ def find_up_to_date(
         if not os.path.lexists(candidate):
             return None
         metadata = None if candidate.is_symlink() else _read_metadata(candidate, fmt)
-        if metadata and metadata.get("source") == source.name and metadata.get("sha256") == sha256:
+        if (
+            metadata
+            and metadata.get("source") == file_label(source.name)
+            and metadata.get("sha256") == sha256
+        ):
             return candidate
     return None
 
@@ -249,7 +254,7 @@ def write_sidecar(
         ValueError: unknown ``fmt`` or an invalid ``template``.
         OutputError: the folder cannot be created or written, the disk is full, or no name is free.
     """
-    content = render(replace(result, source=source.name), fmt)
+    content = render(replace(result, source=file_label(source.name)), fmt)
     if out_dir is not None:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -319,7 +324,7 @@ def _usable(candidate: Path, source: Path, fmt: str, content: str | None) -> boo
     if fmt == "txt":
         return content is not None and _holds(candidate, content.encode("utf-8"))
     metadata = _read_metadata(candidate, fmt)
-    return metadata is not None and metadata.get("source") == source.name
+    return metadata is not None and metadata.get("source") == file_label(source.name)
 
 
 def _holds(path: Path, data: bytes) -> bool:

@@ -115,6 +115,15 @@ class Document:
         self.close()
 
 
+def file_label(path: str | os.PathLike[str]) -> str:
+    """A path as printable, UTF-8-safe text: bytes of a non-UTF-8 name become ``\\xNN`` escapes.
+
+    Used wherever a file name is shown or recorded (messages, ``Document.name``, sidecar metadata), so a
+    name that is not valid UTF-8 survives printing, YAML and JSON, and compares equal on the next run.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def open_source(
     source: str | os.PathLike[str] | bytes | Image.Image, limits: SourceLimits | None = None
 ) -> Document:
@@ -144,10 +153,10 @@ def open_source(
         _check_size(len(source), label, limits)
         return _open_stream(io.BytesIO(source), label, None, hashlib.sha256(source).hexdigest(), limits)
     path = os.fspath(source)
-    label = f"'{path}'"
+    label = f"'{file_label(path)}'"
     fp = _open_file(path, label, limits)
     try:
-        return _open_stream(fp, label, os.path.basename(path), _sha256_stream(fp), limits)
+        return _open_stream(fp, label, file_label(os.path.basename(path)), _sha256_stream(fp), limits)
     except OSError as exc:  # reading failed: a bad disk, a network share that went away
         fp.close()
         raise FileAccessError(f"{label} cannot be read ({exc.strerror or exc}); try again.") from exc
