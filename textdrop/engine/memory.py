@@ -7,14 +7,23 @@ import ctypes.util
 import sys
 from collections.abc import Callable
 
+M_ARENA_MAX = -8
+"""glibc's ``mallopt`` parameter for the number of malloc arenas (``malloc.h``)."""
+
 
 def _malloc_trim() -> Callable[[int], int] | None:
     if not sys.platform.startswith("linux"):
         return None
     name = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # musl has no malloc_trim
+        libc = ctypes.CDLL(name) if name else None
+        if libc is None:
+            return None
+        # onnxruntime's worker threads would each get an arena of their own, which fragments and which a
+        # trim cannot fully return; one arena for the whole process costs no measurable time.
+        libc.mallopt(M_ARENA_MAX, 1)
+        return libc.malloc_trim
+    except (OSError, AttributeError):  # musl has neither
         return None
 
 
@@ -26,7 +35,7 @@ def release_memory() -> None:
 
     onnxruntime frees a page's activations with ``free()``, and glibc keeps them in its heap, so without
     this the resident set grows page after page (measured on shared/eval/dev: peak RSS 970 MB without,
-    740 MB with, at no measurable cost in time).
+    750-765 MB with it and a single arena, at no measurable cost in time; docs/adr/002).
     """
     if _TRIM is not None:
         _TRIM(0)
