@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from textdrop import __version__
+from textdrop import __version__, cli_watch
 from textdrop.engine.errors import ExitCode, FileAccessError, TextdropError
 from textdrop.engine.result import OcrResult
 from textdrop.engine.sidecar import FORMATS
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         "--compare-raw", action="store_true", help="also run raw RapidOCR, row-joined, on the same images"
     )
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+    cli_watch.add_parsers(commands)
     return parser
 
 
@@ -72,6 +75,12 @@ def run(argv: list[str] | None = None) -> int:
     try:
         if args.command == "ocr":
             return _ocr(args)
+        if args.command == "watch":
+            return cli_watch.run_watch(args)
+        if args.command == "folders":
+            return cli_watch.run_folders(args)
+        if args.command == "status":
+            return cli_watch.run_status(args)
         from textdrop.bench import run_bench
 
         return run_bench(args.directory, engine=args.engine, compare_raw=args.compare_raw, as_json=args.json)
@@ -154,9 +163,13 @@ class _Tally:
             self.exit_code = code
 
 
+OCR_AHEAD = 2
+"""Files submitted to the job queue ahead of the one whose result is awaited: the next file is decoded
+while this one's sidecar is written, and results never pile up in memory."""
+
+
 def _ocr(args: argparse.Namespace) -> int:
-    from textdrop.engine import recognize
-    from textdrop.engine.backends.base import create_engine
+    from textdrop.engine.jobs import Job, JobQueue
     from textdrop.engine.sidecar import find_up_to_date, write_sidecar
     from textdrop.settings import load_settings
 
@@ -166,10 +179,34 @@ def _ocr(args: argparse.Namespace) -> int:
         limits = limits.model_copy(update={"pdf_dpi": args.dpi})
     template = settings.sidecar.template
     inputs = expand_inputs(args.paths, args.recursive)
-    engine = create_engine(args.engine or settings.engine)
+    queue = JobQueue(args.engine or settings.engine, options=settings.recognize, limits=limits, preload=False)
     tally = _Tally()
+    waiting: deque[tuple[Path, Job]] = deque()
+
+    def finish(item: Path, job: Job) -> None:
+        try:
+            result = job.result()
+            if args.stdout:
+                sys.stdout.write(_stdout_text(result, args.format))
+                sys.stdout.flush()
+            else:
+                target = write_sidecar(result, item, args.format, out_dir=args.out_dir, template=template)
+                pages = len(result.pages)
+                err.print(
+                    f"[green]✓[/green] {escape(file_label(item))} → {escape(file_label(target))} "
+                    f"({pages} page{'s' if pages != 1 else ''}, {result.seconds:.1f} s)"
+                )
+            tally.written += 1
+        except TextdropError as exc:
+            _fail(item, exc, args.verbose)
+            tally.fail(exc.exit_code)
+        except Exception as exc:  # one bad file never stops the batch
+            log.debug("unexpected error on %s", file_label(item), exc_info=True)
+            _fail(item, exc, args.verbose)
+            tally.fail(ExitCode.OTHER_ERROR)
+        progress.advance(task)
+
     with (
-        engine,
         Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -179,48 +216,39 @@ def _ocr(args: argparse.Namespace) -> int:
             transient=True,
             disable=len(inputs) <= 1 or not err.is_terminal,
         ) as progress,
+        queue,
     ):
         task = progress.add_task("Recognising", total=len(inputs))
         for item in inputs:
-            progress.advance(task)
             if isinstance(item, TextdropError):
                 _fail(None, item, args.verbose)
                 tally.fail(item.exit_code)
+                progress.advance(task)
                 continue
             progress.update(task, description=escape(file_label(item.name)))
-            try:
-                if not args.force and not args.stdout:
-                    try:
-                        digest = sha256_file(item)
-                    except OSError as exc:
-                        raise FileAccessError(f"cannot read the file: {exc.strerror or exc}.") from exc
-                    current = find_up_to_date(
-                        item, digest, args.format, out_dir=args.out_dir, template=template
+            if not args.force and not args.stdout:
+                try:
+                    digest = sha256_file(item)
+                except OSError as exc:
+                    _fail(
+                        item, FileAccessError(f"cannot read the file: {exc.strerror or exc}."), args.verbose
                     )
-                    if current is not None:
-                        tally.skipped += 1
-                        shown = escape(f"{file_label(item)}: up to date ({file_label(current)})")
-                        err.print(f"[dim]= {shown}[/dim]")
-                        continue
-                result = recognize(item, engine=engine, options=settings.recognize, limits=limits)
-                if args.stdout:
-                    sys.stdout.write(_stdout_text(result, args.format))
-                    sys.stdout.flush()
-                else:
-                    target = write_sidecar(result, item, args.format, out_dir=args.out_dir, template=template)
-                    pages = len(result.pages)
+                    tally.fail(ExitCode.FILE_ACCESS)
+                    progress.advance(task)
+                    continue
+                current = find_up_to_date(item, digest, args.format, out_dir=args.out_dir, template=template)
+                if current is not None:
+                    tally.skipped += 1
                     err.print(
-                        f"[green]✓[/green] {escape(file_label(item))} → {escape(file_label(target))} "
-                        f"({pages} page{'s' if pages != 1 else ''}, {result.seconds:.1f} s)"
+                        f"[dim]= {escape(f'{file_label(item)}: up to date ({file_label(current)})')}[/dim]"
                     )
-                tally.written += 1
-            except TextdropError as exc:
-                _fail(item, exc, args.verbose)
-                tally.fail(exc.exit_code)
-            except Exception as exc:  # one bad file never stops the batch
-                log.debug("unexpected error on %s", file_label(item), exc_info=True)
-                _fail(item, exc, args.verbose)
-                tally.fail(ExitCode.OTHER_ERROR)
+                    progress.advance(task)
+                    continue
+            waiting.append((item, queue.submit(item)))
+            while len(waiting) > OCR_AHEAD:
+                finish(*waiting.popleft())
+        while waiting:
+            finish(*waiting.popleft())
     if len(inputs) > 1 or tally.failed:
         verb = "printed" if args.stdout else "written"
         err.print(f"{tally.written} {verb}, {tally.skipped} up to date, {tally.failed} failed.")

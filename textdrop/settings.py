@@ -12,21 +12,39 @@ which the tests use. Example::
 
     [sidecar]
     template = "{stem}.ocr.{ext}"
+
+    [watch]
+    rescan_minutes = 10
+
+    [[folders]]
+    path = "~/Scans"
+    settle_seconds = 5
+    polling = true          # a network share
+
+    [[folders]]
+    path = "~/Pictures/Screenshots"
+    patterns = ["*.png"]
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
+import tomlkit
+import tomlkit.exceptions
+import tomlkit.items
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from textdrop.engine.backends.base import RecognizeOptions
 from textdrop.engine.errors import ConfigError
 from textdrop.engine.sidecar import SidecarOptions
 from textdrop.engine.sources import SourceLimits
+from textdrop.watcher.service import FolderOptions, WatchOptions
 
 APP_NAME = "textdrop"
 
@@ -40,6 +58,8 @@ class Settings(BaseModel):
     recognize: RecognizeOptions = Field(default_factory=RecognizeOptions)
     sources: SourceLimits = Field(default_factory=SourceLimits)
     sidecar: SidecarOptions = Field(default_factory=SidecarOptions)
+    watch: WatchOptions = Field(default_factory=WatchOptions)
+    folders: list[FolderOptions] = Field(default_factory=list, description="The watched folders.")
 
 
 def _home() -> Path | None:
@@ -70,6 +90,11 @@ def config_path() -> Path:
     return config_dir() / "config.toml"
 
 
+def ledger_path() -> Path:
+    """Path of the watcher's SQLite ledger (see :mod:`textdrop.watcher.ledger`)."""
+    return data_dir() / "ledger.sqlite3"
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read and validate the configuration file; defaults when it does not exist.
 
@@ -83,8 +108,56 @@ def load_settings(path: Path | None = None) -> Settings:
         return Settings()
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"Cannot read the configuration file {path}: {exc}. Fix or delete it.") from exc
+    return _validate(data, path)
+
+
+def _validate(data: dict, path: Path) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"Invalid configuration in {path}: {problems}.") from exc
+
+
+def edit_settings(change: Callable[[tomlkit.TOMLDocument], None], path: Path | None = None) -> Settings:
+    """Apply ``change`` to the configuration file, keeping its comments and layout, and save it.
+
+    The changed file is validated before it is written (atomically: a temp file renamed into place), so a
+    change that makes the configuration invalid leaves the file as it was.
+
+    Raises:
+        ConfigError: the current file is not valid TOML, or the changed one fails validation.
+    """
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read the configuration file {path}: {exc}. Fix or delete it.") from exc
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.TOMLKitError as exc:
+        raise ConfigError(f"Cannot read the configuration file {path}: {exc}. Fix or delete it.") from exc
+    change(document)
+    text = tomlkit.dumps(document)
+    settings = _validate(tomllib.loads(text), path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return settings
+
+
+def folder_table(folder: FolderOptions) -> tomlkit.items.Table:
+    """The ``[[folders]]`` table for ``folder``: its path and the options that differ from the defaults."""
+    table = tomlkit.table()
+    table["path"] = str(folder.path)
+    for key, value in folder.model_dump(mode="json", exclude={"path"}, exclude_defaults=True).items():
+        table[key] = value
+    return table

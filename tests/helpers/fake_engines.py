@@ -7,9 +7,12 @@ exactly as they would a real backend.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import TYPE_CHECKING, ClassVar
 
 from textdrop.engine.backends.base import Engine, RecognizeOptions
+from textdrop.engine.errors import EngineUnavailableError
 from textdrop.engine.result import Line, PageResult
 
 if TYPE_CHECKING:
@@ -80,3 +83,66 @@ class FakeEngine(Engine):
             text=text,
             lines=[Line(text, (0, 0, width, height), 1.0)],
         )
+
+
+class SlowEngine(FakeEngine):
+    """:class:`FakeEngine` that takes :attr:`delay` seconds per page and records which thread did what.
+
+    Registered as engine ``slow`` by the ``job_engines`` fixture in ``tests/test_jobs.py``. It keeps its
+    own :attr:`pages` (in the order it saw them), :attr:`loads` and :attr:`closes`, apart from
+    :class:`FakeEngine`'s. When :attr:`gate` is set to an Event, every page waits for it (at most 5 s)
+    before it is recognised, so a test can hold the worker busy exactly as long as it needs.
+    """
+
+    name = "slow"
+
+    delay: ClassVar[float] = 0.05
+    gate: ClassVar[threading.Event | None] = None
+    pages: ClassVar[list[tuple[int, int]]] = []
+    loads: ClassVar[int] = 0
+    closes: ClassVar[int] = 0
+    threads: ClassVar[dict[str, list[str]]] = {}
+    """``"load"``, ``"page"``, ``"close"`` → names of the threads that called them, in order."""
+
+    @classmethod
+    def reset(cls) -> None:
+        """Forget what was recorded; delay back to 0.05 s, no gate."""
+        super().reset()
+        cls.delay = 0.05
+        cls.gate = None
+        cls.threads = {"load": [], "page": [], "close": []}
+
+    def _record(self, what: str) -> None:
+        type(self).threads.setdefault(what, []).append(threading.current_thread().name)
+
+    def load(self) -> None:
+        self._record("load")
+        super().load()
+
+    def close(self) -> None:
+        self._record("close")
+        super().close()
+
+    def recognize_page(self, image: Image.Image, options: RecognizeOptions) -> PageResult:
+        self._record("page")
+        gate = type(self).gate
+        if gate is not None:
+            gate.wait(5)
+        time.sleep(type(self).delay)
+        return super().recognize_page(image, options)
+
+
+class BrokenLoadEngine(FakeEngine):
+    """An engine whose ``load()`` fails with :class:`EngineUnavailableError`, like a model file gone bad.
+
+    Registered as engine ``brokenload`` by the ``job_engines`` fixture in ``tests/test_jobs.py``.
+    """
+
+    name = "brokenload"
+    loads: ClassVar[int] = 0
+    closes: ClassVar[int] = 0
+    pages: ClassVar[list[tuple[int, int]]] = []
+
+    def load(self) -> None:
+        type(self).loads += 1
+        raise EngineUnavailableError("The brokenload engine cannot load its model; reinstall it.")

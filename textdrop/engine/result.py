@@ -114,3 +114,16 @@ class OcrResult:
             for line in page["lines"]:
                 line["bbox"] = list(line["bbox"])
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OcrResult:
+        """The result that :meth:`to_dict` produced ``data`` from (the watcher's ledger stores it this way).
+
+        Raises:
+            KeyError, TypeError: ``data`` lacks a field or has one of the wrong shape.
+        """
+        pages = []
+        for page in data["pages"]:
+            lines = [Line(line["text"], tuple(line["bbox"]), line["confidence"]) for line in page["lines"]]
+            pages.append(PageResult(**{**page, "lines": lines}))
+        return cls(**{**data, "pages": pages})

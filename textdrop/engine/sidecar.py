@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -50,6 +51,9 @@ _PLACEHOLDERS = frozenset({"name", "stem", "ext"})
 _FORMATTER = string.Formatter()
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?$", re.DOTALL | re.MULTILINE)
 _SUFFIX_FORMATS = {".md": "md", ".json": "json"}
+TEMP_PREFIX = ".textdrop-"
+"""Temp files are named ``.textdrop-<pid>-<random>.tmp``: the writer's process id tells a stale one."""
+_TEMP_NAME = re.compile(r"\A\.textdrop-(\d+)-[^/\\]*\.tmp\Z")
 _YAML_WIDTH = 10_000
 """Line width for the front matter, wide enough that long file names stay on one line."""
 _umask_lock = threading.Lock()
@@ -272,6 +276,46 @@ def write_sidecar(
     return target
 
 
+def is_temp_file(name: str) -> bool:
+    """True for the name of a temp file that :func:`write_sidecar` creates while writing."""
+    return _TEMP_NAME.match(name) is not None
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Delete temp files that a textdrop process left in ``folder`` when it was killed mid-write.
+
+    Only regular files named by :func:`is_temp_file` whose writer process no longer runs are removed,
+    so another textdrop process writing in the same folder keeps its temp file. Never raises: a folder
+    that cannot be listed yields nothing, a file that cannot be removed is logged.
+
+    Returns:
+        The paths removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as error:
+        log.debug("cannot list %s for stale temp files: %s", folder, error)
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if not match or not entry.is_file(follow_symlinks=False):
+            continue
+        if psutil.pid_exists(int(match.group(1))):  # this process, or another textdrop still writing
+            continue
+        path = Path(entry.path)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            log.warning("cannot remove the stale temp file %s: %s", path, error)
+            continue
+        log.info("removed %s, left by an interrupted sidecar write", path)
+        removed.append(path)
+    return removed
+
+
 def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise ValueError(f"unknown sidecar format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -382,7 +426,7 @@ def _atomic_write(target: Path, content: str) -> None:
     folder = target.parent
     hint = "Check that the folder exists and is writable, and that the disk has free space."
     try:
-        handle, name = tempfile.mkstemp(dir=folder, prefix=".textdrop-", suffix=".tmp")
+        handle, name = tempfile.mkstemp(dir=folder, prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=".tmp")
     except OSError as error:
         raise OutputError(f"Cannot write a sidecar in {folder}: {error.strerror or error}. {hint}") from error
     temp = Path(name)

@@ -1,0 +1,316 @@
+"""The folder sub-commands of ``textdrop``: ``watch``, ``folders add|remove|list`` and ``status``.
+
+They compose the configuration (:mod:`textdrop.settings`), the job queue, the ledger and the watch service;
+:mod:`textdrop.cli` parses the arguments and maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import signal
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import tomlkit
+from filelock import FileLock, Timeout
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from textdrop.engine.backends.base import resolve_engine_name
+from textdrop.engine.errors import ExitCode, UsageError
+from textdrop.engine.jobs import JobQueue
+from textdrop.engine.sources import file_label
+from textdrop.settings import (
+    Settings,
+    data_dir,
+    edit_settings,
+    folder_table,
+    ledger_path,
+    load_settings,
+    log_dir,
+)
+from textdrop.watcher.ledger import Ledger, Status
+from textdrop.watcher.service import FileEvent, FolderOptions, WatchService, check_folders
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "textdrop.log"
+LOG_BYTES = 1_000_000
+LOG_BACKUPS = 3
+"""The watcher's log rotates at 1 MB, keeping three old files."""
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    """Add ``watch``, ``folders`` and ``status`` to the ``textdrop`` parser."""
+    watch = commands.add_parser(
+        "watch", help="give every image and PDF arriving in folders a Markdown sidecar, until stopped"
+    )
+    watch.add_argument(
+        "folders", nargs="*", type=Path, metavar="FOLDER", help="folders to watch (default: the configured)"
+    )
+    watch.add_argument("--once", action="store_true", help="process what is there, then exit")
+    watch.add_argument("--poll", action="store_true", help="poll instead of native events (network shares)")
+    watch.add_argument("-r", "--recursive", action="store_true", help="with FOLDER: watch sub-folders too")
+    watch.add_argument("--settle", type=float, metavar="SECONDS", help="with FOLDER: settle time (default 2)")
+    watch.add_argument("-o", "--out-dir", type=Path, help="with FOLDER: write sidecars here")
+    watch.add_argument("-e", "--engine", help="engine name, or 'auto' (default: from the config file)")
+
+    folders = commands.add_parser("folders", help="list, add or remove watched folders in the config file")
+    actions = folders.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="watch a folder")
+    add.add_argument("path", type=Path, help="the folder")
+    add.add_argument("-r", "--recursive", action="store_true", help="watch its sub-folders too")
+    add.add_argument("--poll", action="store_true", help="poll instead of native events (network shares)")
+    add.add_argument("--settle", type=float, metavar="SECONDS", help="settle time (default 2)")
+    add.add_argument(
+        "-p",
+        "--pattern",
+        action="append",
+        dest="patterns",
+        help="file name pattern, e.g. '*.pdf' (repeatable)",
+    )
+    add.add_argument("-o", "--out-dir", type=Path, help="write sidecars here instead of beside each file")
+    add.add_argument("-e", "--engine", help="engine for this folder (default: the configured one)")
+    add.add_argument("--template", help="sidecar name template, e.g. '{stem}.{ext}'")
+    remove = actions.add_parser("remove", help="stop watching a folder")
+    remove.add_argument("path", type=Path, help="the folder, as listed")
+    actions.add_parser("list", help="show the watched folders")
+
+    commands.add_parser("status", help="what the watcher has done: counts, failures, backlog")
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    """``textdrop watch``: run the watch service until SIGINT/SIGTERM, or with ``--once`` until idle."""
+    settings = load_settings()
+    folders = _watch_folders(args, settings)
+    check_folders(folders)
+    for name in {folder.engine for folder in folders if folder.engine} | {args.engine or settings.engine}:
+        resolve_engine_name(name)
+    _log_to_file()
+    data_dir().mkdir(parents=True, exist_ok=True)
+    lock = FileLock(data_dir() / "watch.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UsageError(
+            "Another textdrop watcher is already running for this user (textdrop status shows what it "
+            "does). Stop it first, or add your folders to it with: textdrop folders add"
+        ) from None
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    failed = threading.Event()
+
+    def report(event: FileEvent) -> None:
+        name = escape(file_label(event.path))
+        sidecar = escape(file_label(event.sidecar)) if event.sidecar else ""
+        if event.status == "done":
+            pages = f"{event.pages} page{'s' if event.pages != 1 else ''}"
+            err.print(f"[green]✓[/green] {name} → {sidecar} ({pages}, {event.seconds:.1f} s)")
+        elif event.status == "reused":
+            err.print(f"[green]✓[/green] {name} → {sidecar} (same content as another file)")
+        elif event.status == "retry":
+            err.print(f"[yellow]↻[/yellow] {name}: {escape(event.message)} (will retry)")
+        else:
+            failed.set()
+            err.print(f"[red]✗[/red] {name}: {escape(event.message)}")
+
+    clean = True
+    try:
+        with Ledger(ledger_path()) as ledger:
+            jobs = JobQueue(
+                args.engine or settings.engine, options=settings.recognize, limits=settings.sources
+            )
+            jobs.start()
+            service = WatchService(
+                folders,
+                ledger=ledger,
+                jobs=jobs,
+                options=settings.watch,
+                limits=settings.sources,
+                template=settings.sidecar.template,
+                observe=not args.once,
+                on_event=report,
+            )
+            try:
+                jobs.loaded.result()
+                service.start()
+                names = ", ".join(file_label(folder.path) for folder in folders)
+                if args.once:
+                    err.print(f"Reading what is in {escape(names)} …")
+                    service.wait_idle()
+                else:
+                    err.print(f"Watching {escape(names)}; press Ctrl+C to stop.")
+                    while not stop.wait(0.5):
+                        pass
+            except KeyboardInterrupt:
+                err.print("Stopping …")
+            finally:
+                service.stop()
+                clean = jobs.stop(grace=settings.watch.grace_seconds, cancel_pending=True)
+                if not clean:
+                    log.warning("the page being read did not finish in time; abandoned (it stays pending)")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        lock.release()
+    logging.shutdown()
+    if not clean:  # the worker is stuck in a page: leave without waiting for it (nothing is half-written)
+        os._exit(ExitCode.INTERRUPTED)
+    return ExitCode.OTHER_ERROR if failed.is_set() and args.once else ExitCode.OK
+
+
+def _watch_folders(args: argparse.Namespace, settings: Settings) -> list[FolderOptions]:
+    if args.folders:
+        folders = [
+            FolderOptions(
+                path=path,
+                recursive=args.recursive,
+                polling=args.poll,
+                output=args.out_dir,
+                **({"settle_seconds": args.settle} if args.settle is not None else {}),
+            )
+            for path in args.folders
+        ]
+    else:
+        if args.recursive or args.settle is not None or args.out_dir is not None:
+            raise UsageError(
+                "--recursive, --settle and --out-dir apply to folders named on the command line."
+            )
+        folders = settings.folders
+        if args.poll:
+            folders = [folder.model_copy(update={"polling": True}) for folder in folders]
+    if not folders:
+        raise UsageError(
+            "No folders to watch. Name one (textdrop watch FOLDER) or add one: textdrop folders add"
+        )
+    return folders
+
+
+def _log_to_file() -> None:
+    """Log INFO and above to the rotating log file; keep per-file outcomes off the console (they are
+    printed as ✓/✗ lines there)."""
+    folder = log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        folder / LOG_FILE, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    for console in root.handlers:
+        console.addFilter(lambda record: not record.name.startswith("textdrop.watcher.service"))
+    root.addHandler(handler)
+    root.setLevel(min(root.level, logging.INFO))
+    for console in root.handlers:
+        if console is not handler and console.level == logging.NOTSET:
+            console.setLevel(logging.WARNING if root.level >= logging.INFO else logging.DEBUG)
+
+
+def run_folders(args: argparse.Namespace) -> int:
+    """``textdrop folders add|remove|list``: edit and show the ``[[folders]]`` of the config file."""
+    if args.action == "list":
+        return _list_folders(load_settings())
+    if args.action == "add":
+        options = {
+            "path": args.path,
+            "recursive": args.recursive,
+            "polling": args.poll,
+            "output": args.out_dir,
+            "engine": args.engine,
+            "template": args.template,
+            **({"settle_seconds": args.settle} if args.settle is not None else {}),
+            **({"patterns": tuple(args.patterns)} if args.patterns else {}),
+        }
+        try:
+            folder = FolderOptions(**options)
+        except ValueError as exc:
+            raise UsageError(f"Cannot add {file_label(args.path)}: {exc}") from exc
+        settings = load_settings()
+        if folder.engine:
+            resolve_engine_name(folder.engine)
+        check_folders([*settings.folders, folder])
+        edit_settings(
+            lambda document: document.setdefault("folders", tomlkit.aot()).append(folder_table(folder))
+        )
+        err.print(f"Added {escape(file_label(folder.path))}. Run textdrop watch to start (or restart it).")
+        return ExitCode.OK
+    target = FolderOptions(path=args.path).path
+    settings = load_settings()
+    if not any(folder.path == target for folder in settings.folders):
+        listed = ", ".join(file_label(folder.path) for folder in settings.folders) or "none"
+        raise UsageError(f"{file_label(target)} is not a watched folder (watched: {listed}).")
+
+    def drop(document: tomlkit.TOMLDocument) -> None:
+        tables = document["folders"]
+        keep = [t for t in tables if FolderOptions(path=Path(t["path"])).path != target]
+        if keep:
+            document["folders"] = tomlkit.aot()
+            document["folders"].extend(keep)
+        else:
+            del document["folders"]
+
+    edit_settings(drop)
+    err.print(f"Removed {escape(file_label(target))}; its sidecars are left in place.")
+    return ExitCode.OK
+
+
+def _list_folders(settings: Settings) -> int:
+    if not settings.folders:
+        err.print("No watched folders. Add one with: textdrop folders add FOLDER")
+        return ExitCode.OK
+    table = Table("folder", "recursive", "patterns", "settle", "events", "sidecars", "engine", box=None)
+    for folder in settings.folders:
+        table.add_row(
+            escape(file_label(folder.path)),
+            "yes" if folder.recursive else "no",
+            escape(" ".join(folder.patterns))
+            if folder.patterns != FolderOptions.model_fields["patterns"].default
+            else "images, PDFs",
+            f"{folder.settle_seconds:g} s",
+            "polling" if folder.polling else "native",
+            escape(file_label(folder.output)) if folder.output else "beside files",
+            folder.engine or settings.engine,
+        )
+    out.print(table)
+    return ExitCode.OK
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """``textdrop status``: whether a watcher runs, counts by status, the backlog and the last failures."""
+    lock = FileLock(data_dir() / "watch.lock")
+    running = False
+    if (data_dir() / "watch.lock").exists():
+        try:
+            lock.acquire(timeout=0)
+            lock.release()
+        except Timeout:
+            running = True
+    out.print(f"Watcher: {'running' if running else 'not running'}")
+    path = ledger_path()
+    if not path.exists():
+        out.print("No files processed yet (no ledger).")
+        return ExitCode.OK
+    with Ledger(path) as ledger:
+        counts = ledger.counts()
+        failures = ledger.failures(limit=10)
+    out.print(
+        f"Files: {counts[Status.DONE]} done, {counts[Status.PENDING]} pending, {counts[Status.FAILED]} failed"
+    )
+    out.print(f"Backlog: {counts[Status.PENDING]} file{'s' if counts[Status.PENDING] != 1 else ''} to read")
+    if failures:
+        out.print("Last failures:")
+        for entry in failures:
+            when = datetime.fromtimestamp(entry.updated).strftime("%Y-%m-%d %H:%M")
+            retry = " (will retry)" if not entry.permanent else ""
+            out.print(f"  {when}  {escape(file_label(entry.path))}: {escape(entry.last_error or '')}{retry}")
+    return ExitCode.OK
+
+
+__all__ = ["add_parsers", "run_folders", "run_status", "run_watch"]

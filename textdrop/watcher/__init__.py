@@ -1,0 +1,1 @@
+"""The folder service: watchdog observers → settle → jobs → sidecars; knows nothing of Qt."""

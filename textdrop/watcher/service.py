@@ -1,0 +1,735 @@
+"""The folder service: watchdog observers → settle → jobs → sidecars, exactly once per file version.
+
+A scanner, a phone sync or the OS screenshot tool fills a folder; every complete file gets exactly one
+up-to-date Markdown sidecar, across restarts, crashes (``kill -9`` at any moment), bursts and bad files.
+
+The pieces, each in its own thread:
+
+- **observers** (watchdog; native events by default, :class:`~watchdog.observers.polling.PollingObserver`
+  for a folder on a network share, where native events do not arrive) only tell a folder's
+  :class:`~textdrop.watcher.settle.SettleTracker` that a path changed;
+- the **dispatch** thread takes settled files, hashes them, consults the
+  :class:`~textdrop.watcher.ledger.Ledger` and submits jobs to the :class:`~textdrop.engine.jobs.JobQueue`
+  (at most :data:`MAX_IN_FLIGHT` at a time, so a burst of a thousand files holds a bounded amount of
+  memory);
+- the **job worker** runs OCR and then, in the same thread, writes the sidecar and records the result.
+
+Recovery works from the files themselves: on start a scan finds every file that lacks an up-to-date
+sidecar (one whose front matter names the file's current SHA-256) and queues it, so work cut off by a crash
+is done again, and a sidecar written just before a crash is recognised instead of duplicated. Temp files of
+interrupted sidecar writes are removed. A periodic rescan (default every 5 minutes) catches missed events.
+
+Failures are per file, never for the service: transient ones (a locked file on an SMB share, EBUSY,
+EACCES, a full disk when writing) are retried with exponential backoff and jitter up to a limit; permanent
+ones (a corrupt file) are recorded with their reason and retried only when the file changes.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from textdrop.engine.errors import (
+    ConfigError,
+    EngineUnavailableError,
+    OutputError,
+    TextdropError,
+)
+from textdrop.engine.jobs import Job, JobQueue, Priority
+from textdrop.engine.result import OcrResult
+from textdrop.engine.sidecar import (
+    DEFAULT_TEMPLATE,
+    SidecarOptions,
+    find_up_to_date,
+    is_temp_file,
+    read_metadata,
+    remove_stale_temp_files,
+    write_sidecar,
+)
+from textdrop.engine.sources import SUPPORTED_SUFFIXES, SourceLimits, file_label, sha256_file
+from textdrop.watcher.ledger import Entry, Ledger, Status
+from textdrop.watcher.settle import DEFAULT_SETTLE_SECONDS, SettleTracker
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 4
+"""Jobs submitted and not yet finished, at most; enough to keep the worker busy while the next file is
+hashed, few enough that a burst of files never piles up results in memory."""
+
+IGNORED_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
+IGNORED_FOLDERS = frozenset({"@eadir", "#recycle", "$recycle.bin"})
+PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial")
+"""Names of files that are still being downloaded or are another program's scratch files."""
+
+TRANSIENT_ERRNOS = frozenset(
+    {errno.EBUSY, errno.EACCES, errno.EPERM, errno.EAGAIN, errno.ETXTBSY, errno.ENOSPC, errno.EIO}
+)
+"""OS errors worth retrying: locked files (SMB, antivirus), a busy device, a full disk."""
+
+DEFAULT_PATTERNS: tuple[str, ...] = tuple(sorted(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES))
+
+
+class FolderOptions(BaseModel):
+    """One watched folder, as a ``[[folders]]`` table of the configuration file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(description="The folder to watch (``~`` is expanded).")
+    recursive: bool = Field(False, description="Also watch its sub-folders.")
+    patterns: tuple[str, ...] = Field(
+        DEFAULT_PATTERNS,
+        description=(
+            "File name patterns to read (case-insensitive shell patterns such as '*.pdf' or 'scan_*'); "
+            "only images and PDFs are ever read, whatever the patterns say."
+        ),
+    )
+    settle_seconds: float = Field(
+        DEFAULT_SETTLE_SECONDS,
+        ge=0,
+        le=3600,
+        description="A file is complete once nothing changed it for this many seconds (and it decodes).",
+    )
+    polling: bool = Field(
+        False, description="Poll the folder instead of waiting for native events (network shares)."
+    )
+    output: Path | None = Field(None, description="Folder for the sidecars; default: beside each file.")
+    engine: str | None = Field(None, description="Engine for this folder; default: the configured one.")
+    template: str | None = Field(None, description="Sidecar name template; default: the [sidecar] one.")
+
+    @field_validator("path", "output")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else Path(os.path.abspath(value.expanduser()))
+
+    @field_validator("patterns")
+    @classmethod
+    def _some_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or not all(pattern.strip() for pattern in value):
+            raise ValueError("give at least one non-empty file name pattern, such as '*.pdf'")
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _valid_template(cls, value: str | None) -> str | None:
+        if value is not None:
+            SidecarOptions(template=value)  # raises ValueError with the reason
+        return value
+
+
+class WatchOptions(BaseModel):
+    """The ``[watch]`` table: timings and limits shared by every watched folder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rescan_minutes: float = Field(
+        5, gt=0, description="Rescan every folder this often, catching events that never arrived."
+    )
+    poll_seconds: float = Field(1.0, gt=0, le=600, description="Interval of polling observers.")
+    max_attempts: int = Field(5, ge=1, le=100, description="Attempts per file version before giving up.")
+    retry_seconds: float = Field(
+        2.0, gt=0, description="Wait before the first retry of a transient failure; doubles each time."
+    )
+    max_retry_seconds: float = Field(300, gt=0, description="Longest wait between two retries.")
+    grace_seconds: float = Field(
+        10, ge=0, description="On shutdown, how long the page being read may take before it is abandoned."
+    )
+
+
+@dataclass(frozen=True)
+class FileEvent:
+    """What happened to one file, for the console and the tray.
+
+    Attributes:
+        path: the source file.
+        status: ``"done"`` (sidecar written), ``"reused"`` (sidecar written from the result of a file
+            with the same content), ``"retry"`` (transient failure; will be retried), ``"failed"``
+            (recorded; retried only when the file changes).
+        sidecar: the sidecar written, for ``done`` and ``reused``.
+        message: the error message, for ``retry`` and ``failed``.
+        seconds: OCR wall-clock seconds, for ``done``.
+        pages: page count, for ``done`` and ``reused``.
+    """
+
+    path: Path
+    status: str
+    sidecar: Path | None = None
+    message: str = ""
+    seconds: float = 0.0
+    pages: int = 0
+
+
+def is_ignored(path: Path, root: Path) -> bool:
+    """True for files the service never reads: dotfiles (and anything in a dot-folder), ``.DS_Store``,
+    ``._*`` resource forks, ``Thumbs.db``, ``desktop.ini``, ``@eaDir`` (Synology), partial downloads
+    (``.part``, ``.crdownload``, ``.tmp``, …), Office lock files (``~$*``) and textdrop's own temp files.
+    Components of ``path`` above ``root`` are not looked at."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        parts = (path.name,)
+    for folder in parts[:-1]:
+        if folder.startswith(".") or folder.lower() in IGNORED_FOLDERS:
+            return True
+    name = path.name
+    lowered = name.lower()
+    return (
+        name.startswith((".", "~$"))
+        or lowered in IGNORED_NAMES
+        or lowered.endswith(PARTIAL_SUFFIXES)
+        or is_temp_file(name)
+    )
+
+
+def check_folders(folders: Iterable[FolderOptions], *, home: Path | None = None) -> None:
+    """Refuse, before anything starts, a set of folders that would loop or process files twice.
+
+    Refused: a folder that does not exist or is not a folder; a filesystem root or the home folder itself
+    (far too much to read, and sidecars everywhere); the same folder twice; two nested folders (one would
+    see the other's files); an output folder inside a recursively watched folder, or that is another
+    watched folder (sidecars would land where the watcher looks).
+
+    Raises:
+        ConfigError: the first problem found, with what to change.
+    """
+    home = Path(os.path.realpath(home or Path.home()))
+    folders = list(folders)
+    real = {}
+    for folder in folders:
+        where = file_label(folder.path)
+        if not folder.path.is_dir():
+            state = "does not exist" if not folder.path.exists() else "is not a folder"
+            raise ConfigError(
+                f"The watched folder {where} {state}. Create it, or remove it with: "
+                f"textdrop folders remove {where}"
+            )
+        path = Path(os.path.realpath(folder.path))
+        if path.parent == path:
+            raise ConfigError(f"Refusing to watch {where}: it is the root of a filesystem. Pick a folder.")
+        if path == home:
+            raise ConfigError(
+                f"Refusing to watch your home folder {where} itself: choose the folder your scanner or "
+                f"screenshots go to, such as {file_label(home / 'Pictures' / 'Screenshots')}."
+            )
+        if path in real.values():
+            raise ConfigError(f"The folder {where} is listed twice; remove one with: textdrop folders remove")
+        real[folder.path] = path
+    for outer in folders:
+        for inner in folders:
+            if outer is not inner and real[outer.path] in real[inner.path].parents:
+                raise ConfigError(
+                    f"The watched folders {file_label(inner.path)} and {file_label(outer.path)} are nested: "
+                    f"files would be seen twice. Watch only {file_label(outer.path)}, with recursive = true."
+                )
+    for folder in folders:
+        if folder.output is None:
+            continue
+        output = Path(os.path.realpath(folder.output))
+        for watched in folders:
+            inside = real[watched.path] in output.parents
+            if (inside and watched.recursive) or (output == real[watched.path] and watched is not folder):
+                raise ConfigError(
+                    f"The output folder {file_label(folder.output)} of {file_label(folder.path)} is watched "
+                    f"itself (by {file_label(watched.path)}): the watcher would read its own sidecars. "
+                    f"Choose an output folder outside the watched folders."
+                )
+
+
+class _Handler(FileSystemEventHandler):
+    """Forwards watchdog events to the service (runs in an observer thread)."""
+
+    def __init__(self, service: WatchService, folder: FolderOptions) -> None:
+        self.service = service
+        self.folder = folder
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        try:
+            self.service._on_event(self.folder, event)
+        except Exception:  # an observer thread must never die
+            log.exception("error handling %r", event)
+
+
+class WatchService:
+    """Watches folders and gives every complete file in them exactly one up-to-date sidecar.
+
+    Lifecycle: :meth:`start` (checks the folders, scans them, starts observers and the dispatch thread)
+    → :meth:`wait_idle` or run until told to stop → :meth:`stop`. Also a context manager.
+
+    Args:
+        folders: the folders to watch; checked by :func:`check_folders`.
+        ledger: the ledger (the service does not close it).
+        jobs: a started job queue (the service does not stop it); its default engine serves folders
+            without an engine of their own.
+        options: timings and limits.
+        limits: size, pixel and page limits for every file.
+        template: sidecar name template for folders without one of their own.
+        observe: start observers (``False`` for ``textdrop watch --once``: scan, process, done).
+        on_event: called with a :class:`FileEvent` for every file finished or failed, from the job
+            worker thread or the dispatch thread; it must be quick and must not raise.
+    """
+
+    def __init__(
+        self,
+        folders: Iterable[FolderOptions],
+        *,
+        ledger: Ledger,
+        jobs: JobQueue,
+        options: WatchOptions | None = None,
+        limits: SourceLimits | None = None,
+        template: str = DEFAULT_TEMPLATE,
+        observe: bool = True,
+        on_event: Callable[[FileEvent], None] | None = None,
+    ) -> None:
+        self.folders = list(folders)
+        self.ledger = ledger
+        self.jobs = jobs
+        self.options = options or WatchOptions()
+        self.limits = limits or SourceLimits()
+        self.template = template
+        self.observe = observe
+        self.on_event = on_event or (lambda event: None)
+        self._trackers = {folder.path: SettleTracker(folder.settle_seconds) for folder in self.folders}
+        self._observers: list[BaseObserver] = []
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._stopping = threading.Event()
+        self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        self._in_flight: dict[Path, Job] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._next_rescan = 0.0
+        self.max_in_flight_seen = 0
+        """The most jobs that were ever in flight at once (a bound the tests check)."""
+
+    # ----- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> WatchService:
+        """Check the folders, queue every file lacking an up-to-date sidecar, start watching.
+
+        Raises:
+            ConfigError: a folder is missing or the set of folders would loop (:func:`check_folders`), or
+                the system refuses to watch a folder (too many watches: the message suggests polling).
+        """
+        check_folders(self.folders)
+        if self.observe:
+            self._start_observers()
+        self._scan()
+        self._next_rescan = time.monotonic() + self.options.rescan_minutes * 60
+        self._thread = threading.Thread(target=self._run, name="textdrop-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop intake: observers and the dispatch thread end; jobs already submitted are left to the job
+        queue (stop it afterwards; files whose jobs are cancelled stay pending and are done next start).
+        Idempotent."""
+        self._stopping.set()
+        self._wake.set()
+        for observer in self._observers:
+            observer.stop()
+        for observer in self._observers:
+            observer.join(timeout)
+        self._observers.clear()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> WatchService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def backlog(self) -> int:
+        """Files waiting to settle, scheduled for a retry, or being read."""
+        with self._lock:
+            in_flight = len(self._in_flight)
+        return in_flight + sum(len(tracker) for tracker in self._trackers.values())
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no file is settling, scheduled for a retry or being read (``--once``).
+
+        Returns:
+            True when idle; False when ``timeout`` seconds passed first or the service was stopped.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._stopping.is_set():
+            if self._idle.is_set() and self.backlog == 0:  # the dispatch thread holds no popped file
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return False
+
+    # ----- events and scans ------------------------------------------------------------------------
+
+    def _start_observers(self) -> None:
+        native: BaseObserver | None = None
+        for folder in self.folders:
+            if folder.polling:
+                observer: BaseObserver = PollingObserver(timeout=self.options.poll_seconds)
+                self._observers.append(observer)
+            else:
+                if native is None:
+                    native = Observer()
+                    self._observers.append(native)
+                observer = native
+            observer.schedule(_Handler(self, folder), str(folder.path), recursive=folder.recursive)
+        try:
+            for observer in self._observers:
+                observer.start()
+        except OSError as error:
+            self.stop()
+            raise ConfigError(
+                f"Cannot watch the folders: {error.strerror or error}. On Linux, raise the inotify limit "
+                f"(fs.inotify.max_user_watches) or set polling = true for large folder trees."
+            ) from error
+
+    def _on_event(self, folder: FolderOptions, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        tracker = self._trackers[folder.path]
+        source = Path(os.fsdecode(event.src_path))
+        if event.event_type in ("deleted", "moved"):
+            tracker.discard(source)
+            if not event.is_directory and not os.path.lexists(source):
+                self.ledger.forget(str(source))
+        target = Path(os.fsdecode(event.dest_path)) if event.event_type == "moved" else source
+        if event.event_type == "deleted" or not self._inside(folder, target):
+            return
+        if event.is_directory:
+            if event.event_type in ("created", "moved") and folder.recursive:
+                for path in self._files(folder, target):  # a folder moved in brings files without events
+                    tracker.touch(path)
+                self._wake.set()
+            return
+        if self._wanted(folder, target):
+            tracker.touch(target)
+            self._wake.set()
+
+    def _inside(self, folder: FolderOptions, path: Path) -> bool:
+        if folder.recursive:
+            return folder.path in path.parents
+        return path.parent == folder.path
+
+    def _wanted(self, folder: FolderOptions, path: Path) -> bool:
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES or is_ignored(path, folder.path):
+            return False
+        name = path.name.lower()
+        return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in folder.patterns)
+
+    def _files(self, folder: FolderOptions, top: Path) -> Iterator[Path]:
+        """Wanted regular files under ``top`` (only ``top`` itself unless recursive); dot-folders and
+        symlinked folders are not entered."""
+        for dirpath, dirnames, filenames in os.walk(top):
+            here = Path(dirpath)
+            dirnames[:] = sorted(
+                name
+                for name in dirnames
+                if folder.recursive and not is_ignored(here / name / "x", folder.path)
+            )
+            for name in sorted(filenames):
+                path = here / name
+                if self._wanted(folder, path) and path.is_file():
+                    yield path
+
+    def _scan(self) -> None:
+        """Queue every wanted file that lacks an up-to-date sidecar; remove stale temp files."""
+        started = time.monotonic()
+        queued = 0
+        for folder in self.folders:
+            tracker = self._trackers[folder.path]
+            for top in self._temp_folders(folder):
+                remove_stale_temp_files(top)
+            for path in self._files(folder, folder.path):
+                if path in tracker or self._finished(path):
+                    continue
+                tracker.touch(path, quiet_since=self._quiet_since(path))
+                queued += 1
+        log.info("scan: %d file(s) to read (%.2f s)", queued, time.monotonic() - started)
+        self._wake.set()
+
+    def _temp_folders(self, folder: FolderOptions) -> list[Path]:
+        folders = [folder.path]
+        if folder.recursive:
+            folders = [Path(dirpath) for dirpath, _, _ in os.walk(folder.path)]
+        if folder.output is not None:
+            folders.append(folder.output)
+        return folders
+
+    def _finished(self, path: Path) -> bool:
+        """True when the ledger's row for this path matches its size and mtime and needs nothing more
+        (done with its sidecar still there, or failed for good): no need to read the file again."""
+        entry = self.ledger.latest(str(path))
+        if entry is None:
+            return False
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        if (entry.size, entry.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+            return False
+        if entry.status == Status.FAILED:
+            return True
+        return entry.status == Status.DONE and entry.sidecar is not None and os.path.isfile(entry.sidecar)
+
+    @staticmethod
+    def _quiet_since(path: Path) -> float | None:
+        """The monotonic time of the file's last change (mtime, or ctime for a file renamed into place),
+        so a file that has been quiet for longer than the settle time is read without waiting."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        age = time.time() - max(stat.st_mtime, stat.st_ctime)
+        return time.monotonic() - max(age, 0.0)
+
+    # ----- dispatch ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._idle.clear()
+            try:
+                self._dispatch_ready()
+            except Exception:  # the service never dies of one file
+                log.exception("unexpected error in the watch service; continuing")
+            now = time.monotonic()
+            if self.observe and now >= self._next_rescan:
+                self._next_rescan = now + self.options.rescan_minutes * 60
+                self._scan()
+                continue
+            if self.backlog == 0:
+                self._idle.set()
+            waits = [wait for tracker in self._trackers.values() if (wait := tracker.next_due()) is not None]
+            if self.observe:
+                waits.append(max(self._next_rescan - now, 0.0))
+            self._wake.wait(min(min(waits, default=1.0), 60.0))
+            self._wake.clear()
+
+    def _dispatch_ready(self) -> None:
+        for folder in self.folders:
+            for path in self._trackers[folder.path].pop_ready():
+                if self._stopping.is_set():
+                    return
+                self._dispatch(folder, path)
+
+    def _dispatch(self, folder: FolderOptions, path: Path) -> None:
+        """Hash one settled file and decide: skip, recover, reuse a result, or submit a job."""
+        tracker = self._trackers[folder.path]
+        label = file_label(path)
+        with self._lock:
+            if path in self._in_flight:  # changed while being read: look again once that job is done
+                tracker.touch(path)
+                return
+        try:
+            before = path.stat()
+            digest = sha256_file(path)
+            after = path.stat()
+        except FileNotFoundError:
+            log.debug("%s vanished before it was read", label)
+            return
+        except OSError as error:
+            self._transient(folder, path, None, f"cannot read the file: {error.strerror or error}", error)
+            return
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+            log.debug("%s changed while being hashed; waiting for it to settle", label)
+            tracker.touch(path)
+            return
+        key = str(path)
+        entry = self.ledger.record_pending(key, digest, after.st_size, after.st_mtime_ns)
+        if entry.status == Status.FAILED:
+            log.debug("%s failed before (%s); skipped until it changes", label, entry.last_error)
+            return
+        template = folder.template or self.template
+        current = find_up_to_date(path, digest, "md", out_dir=folder.output, template=template)
+        if current is not None:  # written before a crash, or by `textdrop ocr`
+            metadata = read_metadata(current) or {}
+            seconds = metadata.get("seconds")
+            self.ledger.mark_done(
+                key,
+                digest,
+                sidecar=str(current),
+                engine=str(metadata.get("engine")),
+                model=metadata.get("model"),
+                seconds=float(seconds) if isinstance(seconds, int | float) else 0.0,
+            )
+            log.debug("%s: sidecar %s is up to date", label, file_label(current))
+            return
+        if entry.retry_at is not None and entry.retry_at > time.time():
+            tracker.touch(path, quiet_since=self._retry_quiet_since(folder, entry.retry_at - time.time()))
+            return
+        if entry.attempts >= self.options.max_attempts:
+            reason = entry.last_error or "textdrop stopped while reading it"
+            self._failed(path, digest, f"gave up after {entry.attempts} attempts: {reason}")
+            return
+        if self._reuse(folder, path, digest):
+            return
+        while not self._slots.acquire(timeout=0.5):
+            if self._stopping.is_set():
+                tracker.touch(path)
+                return
+        try:
+            job = self.jobs.submit(
+                path,
+                priority=Priority.BACKGROUND,
+                engine=folder.engine,
+                limits=self.limits,
+                on_start=lambda job: self.ledger.start(key, digest),
+            )
+        except BaseException:
+            self._slots.release()
+            raise
+        with self._lock:
+            self._in_flight[path] = job
+            self.max_in_flight_seen = max(self.max_in_flight_seen, len(self._in_flight))
+        job.add_done_callback(lambda job: self._finish(folder, path, digest, after, job))
+
+    def _reuse(self, folder: FolderOptions, path: Path, digest: str) -> bool:
+        """Write the sidecar from the stored result of the same content (under another name, or before
+        the file was deleted and put back): the same bytes are never recognised twice by one engine."""
+        stored = self.ledger.find_result(digest, self.jobs.engine_name(folder.engine))
+        if stored is None:
+            return False
+        try:
+            result = OcrResult.from_dict(json.loads(stored[1]))
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning(
+                "the stored result for %s is unusable (%s); reading it again", file_label(path), error
+            )
+            return False
+        try:
+            target = write_sidecar(
+                result, path, "md", out_dir=folder.output, template=folder.template or self.template
+            )
+        except OutputError as error:
+            self._transient(folder, path, digest, str(error), error)
+            return True
+        self.ledger.mark_done(
+            str(path), digest, sidecar=str(target), engine=result.engine, model=result.model, seconds=0.0
+        )
+        log.info("%s → %s (same content as a file read before)", file_label(path), file_label(target))
+        self.on_event(FileEvent(path, "reused", sidecar=target, pages=len(result.pages)))
+        return True
+
+    # ----- results (job worker thread) --------------------------------------------------------------
+
+    def _finish(self, folder: FolderOptions, path: Path, digest: str, stat: os.stat_result, job: Job) -> None:
+        try:
+            self._record(folder, path, digest, stat, job)
+        except Exception:
+            log.exception("unexpected error recording the result of %s", file_label(path))
+        finally:
+            with self._lock:
+                self._in_flight.pop(path, None)
+            self._slots.release()
+            self._wake.set()
+
+    def _record(self, folder: FolderOptions, path: Path, digest: str, stat: os.stat_result, job: Job) -> None:
+        key = str(path)
+        try:
+            result = job.result()
+        except CancelledError:
+            log.debug("%s: cancelled; it stays pending", file_label(path))
+            return
+        except Exception as error:
+            if not path.exists():
+                log.debug("%s vanished while being read", file_label(path))
+                self.ledger.forget(key)
+                return
+            if self._changed(path, stat):
+                self._trackers[folder.path].touch(path)  # still being written: settle again
+                return
+            if isinstance(error, OutputError | EngineUnavailableError) or _is_transient(error):
+                self._transient(folder, path, digest, str(error), error)
+            else:
+                message = str(error) if isinstance(error, TextdropError) else f"unexpected error: {error!r}"
+                if not isinstance(error, TextdropError):
+                    log.error("%s: %s", file_label(path), message, exc_info=error)
+                self._failed(path, digest, message)
+            return
+        if result.sha256 != digest:  # replaced between hashing and reading: read the new version
+            self._trackers[folder.path].touch(path)
+            return
+        template = folder.template or self.template
+        try:
+            target = write_sidecar(result, path, "md", out_dir=folder.output, template=template)
+        except OutputError as error:
+            self._transient(folder, path, digest, str(error), error)
+            return
+        self.ledger.store_result(digest, result.engine, result.model, json.dumps(result.to_dict()).encode())
+        self.ledger.mark_done(
+            key, digest, sidecar=str(target), engine=result.engine, model=result.model, seconds=result.seconds
+        )
+        pages = len(result.pages)
+        log.info("%s → %s (%d page(s), %.2f s)", file_label(path), file_label(target), pages, result.seconds)
+        self.on_event(FileEvent(path, "done", sidecar=target, seconds=result.seconds, pages=pages))
+
+    def _changed(self, path: Path, stat: os.stat_result) -> bool:
+        try:
+            now = path.stat()
+        except OSError:
+            return False
+        return (now.st_size, now.st_mtime_ns) != (stat.st_size, stat.st_mtime_ns)
+
+    def _transient(
+        self, folder: FolderOptions, path: Path, digest: str | None, message: str, error: BaseException
+    ) -> None:
+        """Schedule a retry with exponential backoff and jitter, or give up after ``max_attempts``."""
+        entry = self.ledger.get(str(path), digest) if digest else None
+        attempts = entry.attempts if entry else 0
+        if digest is not None and attempts >= self.options.max_attempts:
+            self._failed(path, digest, f"gave up after {attempts} attempts: {message}")
+            return
+        delay = min(self.options.retry_seconds * 2 ** max(attempts - 1, 0), self.options.max_retry_seconds)
+        delay *= random.uniform(0.5, 1.5)
+        if digest is not None:
+            self.ledger.mark_failed(str(path), digest, message, permanent=False, retry_at=time.time() + delay)
+        log.warning("%s: %s; retrying in %.0f s", file_label(path), message, delay)
+        log.debug("transient error", exc_info=error)
+        self._trackers[folder.path].touch(path, quiet_since=self._retry_quiet_since(folder, delay))
+        self.on_event(FileEvent(path, "retry", message=message))
+
+    @staticmethod
+    def _retry_quiet_since(folder: FolderOptions, delay: float) -> float:
+        return time.monotonic() + delay - folder.settle_seconds
+
+    def _failed(self, path: Path, digest: str, message: str) -> None:
+        self.ledger.mark_failed(str(path), digest, message, permanent=True)
+        log.warning("%s: %s (not retried until the file changes)", file_label(path), message)
+        self.on_event(FileEvent(path, "failed", message=message))
+
+
+def _is_transient(error: BaseException) -> bool:
+    """True for errors that may go away by themselves: a locked or busy file, a full disk."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in TRANSIENT_ERRNOS:
+            return True
+        cause = cause.__cause__
+    return False
+
+
+__all__ = [
+    "Entry",
+    "FileEvent",
+    "FolderOptions",
+    "WatchOptions",
+    "WatchService",
+    "check_folders",
+    "is_ignored",
+]
