@@ -19,7 +19,6 @@ import tomlkit
 from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from textdrop.engine.backends.base import resolve_engine_name
 from textdrop.engine.errors import ExitCode, UsageError
@@ -94,7 +93,6 @@ def run_watch(args: argparse.Namespace) -> int:
     check_folders(folders)
     for name in {folder.engine for folder in folders if folder.engine} | {args.engine or settings.engine}:
         resolve_engine_name(name)
-    _log_to_file()
     data_dir().mkdir(parents=True, exist_ok=True)
     lock = FileLock(data_dir() / "watch.lock")
     try:
@@ -104,6 +102,7 @@ def run_watch(args: argparse.Namespace) -> int:
             "Another textdrop watcher is already running for this user (textdrop status shows what it "
             "does). Stop it first, or add your folders to it with: textdrop folders add"
         ) from None
+    handler = _log_to_file()
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     failed = threading.Event()
@@ -145,7 +144,8 @@ def run_watch(args: argparse.Namespace) -> int:
                 names = ", ".join(file_label(folder.path) for folder in folders)
                 if args.once:
                     err.print(f"Reading what is in {escape(names)} …")
-                    service.wait_idle()
+                    while not service.wait_idle(timeout=0.5) and not stop.is_set():
+                        pass
                 else:
                     err.print(f"Watching {escape(names)}; press Ctrl+C to stop.")
                     while not stop.wait(0.5):
@@ -160,7 +160,8 @@ def run_watch(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         lock.release()
-    logging.shutdown()
+        logging.getLogger().removeHandler(handler)
+        handler.close()
     if not clean:  # the worker is stuck in a page: leave without waiting for it (nothing is half-written)
         os._exit(ExitCode.INTERRUPTED)
     return ExitCode.OTHER_ERROR if failed.is_set() and args.once else ExitCode.OK
@@ -193,9 +194,13 @@ def _watch_folders(args: argparse.Namespace, settings: Settings) -> list[FolderO
     return folders
 
 
-def _log_to_file() -> None:
-    """Log INFO and above to the rotating log file; keep per-file outcomes off the console (they are
-    printed as ✓/✗ lines there)."""
+def _outcomes_off_console(record: logging.LogRecord) -> bool:
+    return not record.name.startswith("textdrop.watcher.service")
+
+
+def _log_to_file() -> logging.Handler:
+    """Log INFO and above to the rotating log file, and keep per-file outcomes off the console (they
+    are printed there as ✓/✗ lines). Returns the file handler, for the caller to remove."""
     folder = log_dir()
     folder.mkdir(parents=True, exist_ok=True)
     handler = logging.handlers.RotatingFileHandler(
@@ -205,12 +210,12 @@ def _log_to_file() -> None:
     handler.setLevel(logging.INFO)
     root = logging.getLogger()
     for console in root.handlers:
-        console.addFilter(lambda record: not record.name.startswith("textdrop.watcher.service"))
+        console.addFilter(_outcomes_off_console)
+        if console.level == logging.NOTSET:
+            console.setLevel(root.level)
     root.addHandler(handler)
     root.setLevel(min(root.level, logging.INFO))
-    for console in root.handlers:
-        if console is not handler and console.level == logging.NOTSET:
-            console.setLevel(logging.WARNING if root.level >= logging.INFO else logging.DEBUG)
+    return handler
 
 
 def run_folders(args: argparse.Namespace) -> int:
@@ -265,20 +270,18 @@ def _list_folders(settings: Settings) -> int:
     if not settings.folders:
         err.print("No watched folders. Add one with: textdrop folders add FOLDER")
         return ExitCode.OK
-    table = Table("folder", "recursive", "patterns", "settle", "events", "sidecars", "engine", box=None)
+    default_patterns = FolderOptions.model_fields["patterns"].default
     for folder in settings.folders:
-        table.add_row(
-            escape(file_label(folder.path)),
-            "yes" if folder.recursive else "no",
-            escape(" ".join(folder.patterns))
-            if folder.patterns != FolderOptions.model_fields["patterns"].default
-            else "images, PDFs",
-            f"{folder.settle_seconds:g} s",
-            "polling" if folder.polling else "native",
-            escape(file_label(folder.output)) if folder.output else "beside files",
-            folder.engine or settings.engine,
-        )
-    out.print(table)
+        details = [
+            "with sub-folders" if folder.recursive else "no sub-folders",
+            "images and PDFs" if folder.patterns == default_patterns else " ".join(folder.patterns),
+            f"settle {folder.settle_seconds:g} s",
+            "polling" if folder.polling else "native events",
+            f"sidecars in {file_label(folder.output)}" if folder.output else "sidecars beside files",
+            f"engine {folder.engine or settings.engine}",
+        ]
+        out.print(escape(file_label(folder.path)))
+        out.print(f"    {escape(' · '.join(details))}", style="dim")
     return ExitCode.OK
 
 

@@ -309,7 +309,7 @@ class WatchService:
         self._idle = threading.Event()
         self._stopping = threading.Event()
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-        self._in_flight: dict[Path, Job] = {}
+        self._in_flight: dict[Path, str] = {}  # path → SHA-256 of the version being read
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_rescan = 0.0
@@ -570,6 +570,11 @@ class WatchService:
             )
             log.debug("%s: sidecar %s is up to date", label, file_label(current))
             return
+        with self._lock:
+            twin = digest in self._in_flight.values()
+        if twin:  # the same content is being read under another name: reuse that result when it is done
+            tracker.touch(path)
+            return
         if entry.retry_at is not None and entry.retry_at > time.time():
             tracker.touch(path, quiet_since=self._retry_quiet_since(folder, entry.retry_at - time.time()))
             return
@@ -583,6 +588,9 @@ class WatchService:
             if self._stopping.is_set():
                 tracker.touch(path)
                 return
+        with self._lock:  # before submitting: a fast job may finish before submit() returns
+            self._in_flight[path] = digest
+            self.max_in_flight_seen = max(self.max_in_flight_seen, len(self._in_flight))
         try:
             job = self.jobs.submit(
                 path,
@@ -592,11 +600,10 @@ class WatchService:
                 on_start=lambda job: self.ledger.start(key, digest),
             )
         except BaseException:
+            with self._lock:
+                self._in_flight.pop(path, None)
             self._slots.release()
             raise
-        with self._lock:
-            self._in_flight[path] = job
-            self.max_in_flight_seen = max(self.max_in_flight_seen, len(self._in_flight))
         job.add_done_callback(lambda job: self._finish(folder, path, digest, after, job))
 
     def _reuse(self, folder: FolderOptions, path: Path, digest: str) -> bool:
@@ -699,7 +706,7 @@ class WatchService:
         delay *= random.uniform(0.5, 1.5)
         if digest is not None:
             self.ledger.mark_failed(str(path), digest, message, permanent=False, retry_at=time.time() + delay)
-        log.warning("%s: %s; retrying in %.0f s", file_label(path), message, delay)
+        log.warning("%s; retrying in %.0f s", _about(path, message), delay)
         log.debug("transient error", exc_info=error)
         self._trackers[folder.path].touch(path, quiet_since=self._retry_quiet_since(folder, delay))
         self.on_event(FileEvent(path, "retry", message=message))
@@ -710,8 +717,14 @@ class WatchService:
 
     def _failed(self, path: Path, digest: str, message: str) -> None:
         self.ledger.mark_failed(str(path), digest, message, permanent=True)
-        log.warning("%s: %s (not retried until the file changes)", file_label(path), message)
+        log.warning("%s (not retried until the file changes)", _about(path, message))
         self.on_event(FileEvent(path, "failed", message=message))
+
+
+def _about(path: Path, message: str) -> str:
+    """``message``, prefixed with the file's name unless it names the file already."""
+    label = file_label(path)
+    return message if label in message else f"{label}: {message}"
 
 
 def _is_transient(error: BaseException) -> bool:
