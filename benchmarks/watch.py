@@ -32,7 +32,8 @@ Three figures, each printed beside its goal (figures only: no pass/fail):
    a burst of ``--burst`` small images dropped at once: distinct 320x96 px crops of the scans, each with
    some ink in it, written as PNG to a staging folder on the same filesystem and then renamed into the
    watched folder one after another as fast as possible. Sampling lasts until the ledger records every
-   file done or failed (or ``--burst-timeout``); also quoted: the time that took and files per second.
+   file done or failed (or ``--burst-timeout``); also quoted: the time that took (from the first rename,
+   so it includes one settle time), files per second, and the RSS idle again for 3 s after the burst.
 """
 
 from __future__ import annotations
@@ -482,6 +483,9 @@ def bench_burst(scans: list[Path], tmp: Path, count: int, settle: float, timeout
                 time.sleep(0.2)
             elapsed = time.perf_counter() - dropped
         failed = watcher.ledger.failed()
+        with Sampler(watcher.ps) as after_sampler:
+            time.sleep(IDLE_SECONDS)
+        after = statistics.median(after_sampler.samples)
         exit_code = watcher.stop()
     if finished < count:
         warn(f"burst: only {finished} of {count} files read before the timeout or exit")
@@ -498,6 +502,7 @@ def bench_burst(scans: list[Path], tmp: Path, count: int, settle: float, timeout
         "idle_mb": mb(idle),
         "peak_mb": mb(peak),
         "ratio": peak / idle,
+        "idle_after_mb": mb(after),
         "rename_seconds": rename_seconds,
         "elapsed_s": elapsed,
         "files_per_s": finished / elapsed,
@@ -538,6 +543,7 @@ def summary(figures: dict[str, Any]) -> Table:
         table.add_row("RSS idle, engine loaded (median)", f"{burst['idle_mb']:.0f} MB", "")
         table.add_row(f"RSS peak during a {burst['files']}-file burst", f"{burst['peak_mb']:.0f} MB", "")
         table.add_row("memory ratio peak / idle", f"{burst['ratio']:.2f}x", f"<= {GOAL_MEMORY}x")
+        table.add_row("RSS idle again after the burst (median)", f"{burst['idle_after_mb']:.0f} MB", "")
         table.add_row(
             "burst read",
             f"{burst['finished']}/{burst['files']} in {burst['elapsed_s']:.1f} s  "
@@ -575,7 +581,7 @@ def main() -> None:
             figures["latency"] = bench_latency(scans, tmp, args.latency_files, settle)
         if not args.skip_burst:
             figures["burst"] = bench_burst(scans, tmp, args.burst, settle, args.burst_timeout)
-    out = Console(highlight=False)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)  # no wrapping when piped
     out.print(summary(figures))
     if args.json:
         print(json.dumps(figures, indent=2))

@@ -227,6 +227,26 @@ def test_patterns_select_files(harness: Harness, inbox: Path) -> None:
     assert sidecars(inbox) == [inbox / "scan_1.png.md"]
 
 
+def test_a_periodic_rescan_catches_a_file_whose_event_never_came(harness: Harness, inbox: Path) -> None:
+    service = harness.start(folder(inbox), rescan_minutes=0.01)
+    service._on_event = lambda folder, event: None  # events lost, as on some network shares
+    png(inbox / "missed.png", seed=1)
+    wait_until(lambda: harness.done() == 1, timeout=10, what="the rescan")
+    assert sidecars(inbox) == [inbox / "missed.png.md"]
+
+
+def test_temp_files_of_killed_writers_are_removed_at_start(harness: Harness, inbox: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = inbox / f".textdrop-{dead.pid}-x1y2.tmp"
+    stale.write_text("half a sidecar")
+    live = inbox / f".textdrop-{os.getpid()}-a1b2.tmp"
+    live.write_text("being written by a running process")
+    harness.start(folder(inbox))
+    assert not stale.exists()
+    assert live.exists()
+
+
 # ----- exactly once: restarts, copies, edits, bursts -------------------------------------------------
 
 
@@ -515,12 +535,16 @@ def started_rows(ledger: Path) -> int:
         return sum(1 for entry in reader.pending() if entry.started) + reader.counts()[Status.DONE]
 
 
-def test_sigterm_lets_the_page_finish_and_leaves_nothing_half_done(inbox: Path, textdrop_home: Path) -> None:
+def test_sigterm_lets_the_page_finish_and_leaves_nothing_half_done(
+    inbox: Path, textdrop_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for seed in range(6):
         png(inbox / f"p{seed}.png", seed=seed)
     watcher = textdrop_process("watch", str(inbox), "--settle", "0", "-e", "slow", delay=0.5)
     ledger = textdrop_home / "data" / "ledger.sqlite3"
     wait_until(lambda: started_rows(ledger) >= 2, timeout=30, what="work to start")
+    assert run(["status"]) == 0
+    assert "Watcher: running" in capsys.readouterr().out
     watcher.send_signal(signal.SIGTERM)
     assert watcher.wait(timeout=15) == 0
     assert temp_files(inbox) == []
@@ -541,7 +565,7 @@ def test_kill_9_at_random_moments_still_ends_with_exactly_one_sidecar_per_file(
     rng = random.Random(20261121)
     for _ in range(20):
         watcher = textdrop_process(
-            "watch", str(inbox), "--settle", "0.1", "-e", "slow", delay=0.03, stderr=subprocess.DEVNULL
+            "watch", str(inbox), "--settle", "0.1", "-e", "slow", delay=0.05, stderr=subprocess.DEVNULL
         )
         time.sleep(rng.uniform(0.3, 1.5))
         watcher.kill()
