@@ -191,8 +191,10 @@ def test_record_pending_creates_a_pending_row(ledger: Ledger) -> None:
 
 def test_record_pending_is_idempotent_and_keeps_done(ledger: Ledger) -> None:
     first = ledger.record_pending("/scans/a.png", SHA_A, 10, 1)
-    again = ledger.record_pending("/scans/a.png", SHA_A, 99, 2)
-    assert again == first  # unchanged, not even its update time
+    assert ledger.record_pending("/scans/a.png", SHA_A, 10, 1) == first  # unchanged, not even its update time
+    touched = ledger.record_pending("/scans/a.png", SHA_A, 10, 2)  # same bytes, new mtime
+    assert (touched.mtime_ns, touched.status, touched.attempts) == (2, first.status, first.attempts)
+    assert ledger.counts()[Status.PENDING] == 1
     ledger.start("/scans/a.png", SHA_A)
     ledger.mark_done(
         "/scans/a.png", SHA_A, sidecar="/scans/a.png.md", engine="rapid", model=None, seconds=1.5
@@ -355,6 +357,7 @@ def test_pending_lists_oldest_first(ledger: Ledger) -> None:
 
 def test_forget_deletes_every_row_of_the_path(ledger: Ledger) -> None:
     ledger.record_pending("/scans/a.png", SHA_A, 10, 1)
+    ledger.record_pending("/scans/copy-of-a.png", SHA_A, 10, 1)
     ledger.record_pending("/scans/b.png", SHA_B, 10, 1)
     ledger.store_result(SHA_A, "rapid", None, b"{}")
 
@@ -362,8 +365,17 @@ def test_forget_deletes_every_row_of_the_path(ledger: Ledger) -> None:
     assert ledger.latest("/scans/a.png") is None
     assert ledger.get("/scans/a.png", SHA_A) is None
     assert ledger.get("/scans/b.png", SHA_B) is not None
-    assert ledger.load_result(SHA_A, "rapid", None) == b"{}"  # results outlive the file
+    assert ledger.load_result(SHA_A, "rapid", None) == b"{}"  # a copy still has this content
+    ledger.forget("/scans/copy-of-a.png")
+    assert ledger.load_result(SHA_A, "rapid", None) is None  # no file refers to it: pruned
     ledger.forget("/scans/never-seen.png")  # no error
+
+
+def test_a_changed_file_prunes_the_result_of_its_old_content(ledger: Ledger) -> None:
+    ledger.record_pending("/scans/a.png", SHA_A, 10, 1)
+    ledger.store_result(SHA_A, "rapid", None, b"{}")
+    ledger.record_pending("/scans/a.png", SHA_B, 12, 2)
+    assert ledger.load_result(SHA_A, "rapid", None) is None
 
 
 # -- stored results ---------------------------------------------------------------------------------------

@@ -231,8 +231,10 @@ class Ledger:
     def record_pending(self, path: str, sha256: str, size: int, mtime_ns: int) -> Entry:
         """Record a settled version of a file as pending, unless it is recorded already.
 
-        An existing row of this version is returned unchanged (a done or failed version stays so). The rows
-        of every other version of ``path`` are deleted: a changed file replaces its history.
+        An existing row of this version keeps its status (a done or failed version stays so); only its size
+        and mtime are brought up to date (a file touched without a change). The rows of every other version
+        of ``path`` are deleted, a changed file replacing its history, and so are stored results that no
+        file refers to any more.
 
         Args:
             path: Absolute path of the source file.
@@ -245,9 +247,21 @@ class Ledger:
         """
         now = self._clock()
         with self._writing() as conn:
+            old = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT sha256 FROM files WHERE path = ? AND sha256 <> ?", (path, sha256)
+                )
+            ]
             replaced = conn.execute(
                 "DELETE FROM files WHERE path = ? AND sha256 <> ?", (path, sha256)
             ).rowcount
+            _prune_results(conn, old)
+            conn.execute(
+                "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ? AND sha256 = ? "
+                "AND (size <> ? OR mtime_ns <> ?)",
+                (size, mtime_ns, path, sha256, size, mtime_ns),
+            )
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM files WHERE path = ? AND sha256 = ?", (path, sha256)
             ).fetchall()
@@ -346,9 +360,12 @@ class Ledger:
             log.debug("%s (%s) is no longer in the ledger; failure not recorded", path, sha256[:12])
 
     def forget(self, path: str) -> None:
-        """Delete every row of ``path`` (the file was deleted from the folder); stored results stay."""
+        """Delete every row of ``path`` (the file was deleted from the folder), and its stored results
+        unless another file has the same content."""
         with self._writing() as conn:
+            old = [row[0] for row in conn.execute("SELECT sha256 FROM files WHERE path = ?", (path,))]
             conn.execute("DELETE FROM files WHERE path = ?", (path,))
+            _prune_results(conn, old)
 
     # -- stored results -------------------------------------------------------------------------------------
 
@@ -552,6 +569,15 @@ class Ledger:
         return FileAccessError(
             f"The ledger {self.path} cannot be {doing}: {text}. Check that its folder is writable and the "
             f"disk is not full; if that does not help, move the ledger away: {_RESTART_HINT}."
+        )
+
+
+def _prune_results(conn: sqlite3.Connection, hashes: list[str]) -> None:
+    """Delete the stored results of these contents when no file row refers to them any more."""
+    for sha256 in hashes:
+        conn.execute(
+            "DELETE FROM results WHERE sha256 = ? AND NOT EXISTS (SELECT 1 FROM files WHERE sha256 = ?)",
+            (sha256, sha256),
         )
 
 

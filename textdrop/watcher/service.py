@@ -607,8 +607,8 @@ class WatchService:
         job.add_done_callback(lambda job: self._finish(folder, path, digest, after, job))
 
     def _reuse(self, folder: FolderOptions, path: Path, digest: str) -> bool:
-        """Write the sidecar from the stored result of the same content (under another name, or before
-        the file was deleted and put back): the same bytes are never recognised twice by one engine."""
+        """Write the sidecar from the stored result of the same content under another name: the same
+        bytes are not recognised twice by one engine."""
         stored = self.ledger.find_result(digest, self.jobs.engine_name(folder.engine))
         if stored is None:
             return False
