@@ -276,6 +276,19 @@ def test_the_same_content_under_three_names_is_recognised_once(harness: Harness,
     assert sorted(e.status for e in harness.events) == ["done", "reused", "reused"]
 
 
+def test_a_renamed_file_gets_a_sidecar_under_its_new_name_without_a_second_ocr_run(
+    harness: Harness, inbox: Path
+) -> None:
+    harness.start(folder(inbox))
+    png(inbox / "scan.png", seed=4)
+    wait_until(lambda: harness.done() == 1, what="the first sidecar")
+    os.rename(inbox / "scan.png", inbox / "invoice.png")
+    wait_until(lambda: (inbox / "invoice.png.md").exists(), what="the renamed file's sidecar")
+    assert len(FakeEngine.pages) == 1
+    assert harness.ledger.latest(str(inbox / "scan.png")) is None
+    assert harness.ledger.latest(str(inbox / "invoice.png")).status == Status.DONE
+
+
 def test_an_edited_image_gets_its_sidecar_replaced(harness: Harness, inbox: Path) -> None:
     harness.start(folder(inbox))
     png(inbox / "page.png", seed=1, size=(40, 30))

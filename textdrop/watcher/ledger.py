@@ -367,6 +367,15 @@ class Ledger:
             conn.execute("DELETE FROM files WHERE path = ?", (path,))
             _prune_results(conn, old)
 
+    def move(self, source: str, target: str) -> None:
+        """Give the rows of ``source`` to ``target`` (the file was renamed within a watched folder), so its
+        stored result serves the new name; rows ``target`` had before are replaced."""
+        with self._writing() as conn:
+            old = [row[0] for row in conn.execute("SELECT sha256 FROM files WHERE path = ?", (target,))]
+            conn.execute("DELETE FROM files WHERE path = ?", (target,))
+            conn.execute("UPDATE files SET path = ? WHERE path = ?", (target, source))
+            _prune_results(conn, old)
+
     # -- stored results -------------------------------------------------------------------------------------
 
     def store_result(self, sha256: str, engine: str, model: str | None, data: bytes) -> None:

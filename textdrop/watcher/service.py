@@ -405,12 +405,16 @@ class WatchService:
             return
         tracker = self._trackers[folder.path]
         source = Path(os.fsdecode(event.src_path))
+        target = Path(os.fsdecode(event.dest_path)) if event.event_type == "moved" else source
+        arrived = event.event_type != "deleted" and self._inside(folder, target)
         if event.event_type in ("deleted", "moved"):
             tracker.discard(source)
             if not event.is_directory and not os.path.lexists(source):
-                self.ledger.forget(str(source))
-        target = Path(os.fsdecode(event.dest_path)) if event.event_type == "moved" else source
-        if event.event_type == "deleted" or not self._inside(folder, target):
+                if arrived and event.event_type == "moved" and self._wanted(folder, target):
+                    self.ledger.move(str(source), str(target))  # renamed: its result serves the new name
+                else:
+                    self.ledger.forget(str(source))
+        if not arrived:
             return
         if event.is_directory:
             if event.event_type in ("created", "moved") and folder.recursive:
