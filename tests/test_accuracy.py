@@ -139,6 +139,19 @@ def test_sideways_page_is_turned_upright(read_sample: Callable[[str], OcrResult]
     assert cer(rotated.text, read_sample(UPRIGHT).text) <= 0.03
 
 
+def test_a_small_region_like_a_screen_capture_is_read(
+    engine: RapidEngine, read_sample: Callable[[str], OcrResult]
+) -> None:
+    # A strip around the first line, as a screen capture would give: RapidOCR alone enlarges such a strip
+    # to a 736 px short side, about 8x, and takes ten times as long.
+    x0, y0, x1, y1 = read_sample(UPRIGHT).pages[0].lines[0].bbox
+    with Image.open(image_of(UPRIGHT)) as image:
+        strip = image.convert("RGB").crop((max(x0 - 8, 0), max(y0 - 4, 0), x1 + 8, y1 + 4))
+    assert strip.height < 100
+    result = recognize(strip, engine=engine)
+    assert cer(result.text, ground_truth(UPRIGHT).splitlines()[0]) <= 0.05, result.text
+
+
 def test_pdf_reads_like_the_image(
     engine: RapidEngine, read_sample: Callable[[str], OcrResult], tmp_path: Path
 ) -> None:

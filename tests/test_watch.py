@@ -535,10 +535,27 @@ def test_a_second_watcher_is_refused(
 # ----- real processes: SIGTERM and kill -9 --------------------------------------------------------------
 
 
+_processes: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes() -> Iterator[None]:
+    """Kill any textdrop process a test started and left running (a failed assertion midway)."""
+    yield
+    while _processes:
+        process = _processes.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def textdrop_process(*args: str, delay: float = 0.02, **kwargs: object) -> subprocess.Popen[bytes]:
+    """``textdrop ARGS`` in a process of its own, with the test engines (``slow`` takes ``delay`` s/page)."""
     env = {**os.environ, "TEXTDROP_TEST_DELAY": str(delay)}
     command = [sys.executable, "-m", "tests.helpers.run_textdrop", *args]
-    return subprocess.Popen(command, cwd=ROOT, env=env, **kwargs)  # type: ignore[call-overload]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, **kwargs)  # type: ignore[call-overload]
+    _processes.append(process)
+    return process
 
 
 def started_rows(ledger: Path) -> int:

@@ -39,6 +39,11 @@ DET_MAX_SIDE = 1280
 the whole pipeline / detector's own peak memory): 2000 px, RapidOCR's default: 0.095 / 800 MB;
 1600 px: 0.095 / 480 MB; 1280 px: 0.094 / 420 MB."""
 
+DET_MAX_UPSCALE = 2.0
+"""How much the detector may enlarge a small image. RapidOCR enlarges every image until its short side is
+736 px (``Det.limit_side_len``): a 320×96 screenshot crop became 2453×736, took 500 MB and 0.6 s, and its
+text, now 7× its size, was not found at all. Pages (short side 368 px or more) are not affected."""
+
 REC_MAX_SIDE = 4000
 """Longest side in pixels of the page that line crops are taken from (larger pages are scaled down)."""
 
@@ -75,6 +80,7 @@ class RapidEngine(Engine):
 
             self._ocr = RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False})
             self._ocr._load_det_model()
+            self._det_min_side = self._ocr.text_det.limit_side_len
             self._ocr._load_cls_model()
             self._ocr._load_rec_model()
         except Exception as exc:  # onnxruntime and model errors vary by platform
@@ -134,7 +140,9 @@ class RapidEngine(Engine):
         small, ratio_h, ratio_w = resize_image_within_bounds(bgr, cfg.min_side_len, DET_MAX_SIDE)
         record: dict[str, Any] = {"preprocess": {"ratio_h": ratio_h, "ratio_w": ratio_w}}
         small, record = apply_vertical_padding(small, record, cfg.width_height_ratio, cfg.min_height)
-        found = self._ocr.text_det(small)
+        detector = self._ocr.text_det  # its preprocessing is built from this attribute on every call
+        detector.limit_side_len = min(self._det_min_side, round(min(small.shape[:2]) * DET_MAX_UPSCALE))
+        found = detector(small)
         if found.boxes is None or len(found.boxes) == 0:
             return np.zeros((0, 4, 2), np.float32)
         return map_boxes_to_original(found.boxes.astype(np.float32), record, *bgr.shape[:2])
