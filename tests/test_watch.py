@@ -305,6 +305,18 @@ def test_an_edited_image_gets_its_sidecar_replaced(harness: Harness, inbox: Path
     assert harness.ledger.get(str(inbox / "page.png"), sha256(inbox / "page.png")).status == Status.DONE
 
 
+def test_a_pdf_the_scanner_appends_a_page_to_is_read_again_whole(harness: Harness, inbox: Path) -> None:
+    pages = [Image.new("RGB", (60 + 10 * n, 80), "white") for n in range(2)]
+    harness.start(folder(inbox))
+    pages[0].save(inbox / "scan.pdf", "PDF", resolution=72)
+    wait_until(lambda: harness.done() == 1, what="the one-page sidecar")
+    assert read_metadata(inbox / "scan.pdf.md")["pages"] == 1
+    pages[0].save(inbox / "scan.pdf", "PDF", resolution=72, save_all=True, append_images=pages[1:])
+    wait_until(lambda: (read_metadata(inbox / "scan.pdf.md") or {}).get("pages") == 2, what="two pages")
+    assert sidecars(inbox) == [inbox / "scan.pdf.md"]
+    assert "<!-- page 2 -->" in (inbox / "scan.pdf.md").read_text()
+
+
 def test_a_burst_of_1000_images_gets_exactly_1000_sidecars(
     harness: Harness, inbox: Path, tmp_path: Path
 ) -> None:

@@ -44,6 +44,10 @@ DET_MAX_UPSCALE = 2.0
 736 px (``Det.limit_side_len``): a 320×96 screenshot crop became 2453×736, took 500 MB and 0.6 s, and its
 text, now 7× its size, was not found at all. Pages (short side 368 px or more) are not affected."""
 
+REC_BATCH = 2
+"""Line crops the recogniser reads at once (RapidOCR's default: 6). Measured on a 1800x2699 table page
+and on 40 small crops: peak RSS 690 → 476 MB and 368 → 243 MB, time within noise."""
+
 REC_MAX_SIDE = 4000
 """Longest side in pixels of the page that line crops are taken from (larger pages are scaled down)."""
 
@@ -78,7 +82,9 @@ class RapidEngine(Engine):
         try:
             from rapidocr import RapidOCR
 
-            self._ocr = RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False})
+            self._ocr = RapidOCR(
+                params={"Global.log_level": "error", "Global.use_cls": False, "Rec.rec_batch_num": REC_BATCH}
+            )
             self._ocr._load_det_model()
             self._det_min_side = self._ocr.text_det.limit_side_len
             self._ocr._load_cls_model()
