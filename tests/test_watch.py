@@ -419,6 +419,32 @@ def test_a_transient_error_gives_up_after_max_attempts(
     assert flaky.calls == 3
 
 
+def test_a_file_that_cannot_be_opened_is_retried_then_given_up(
+    harness: Harness, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textdrop.watcher import service as service_module
+
+    real = service_module.sha256_file
+    opened: list[Path] = []
+
+    def locked(path: Path) -> str:
+        if path.name == "locked.png":
+            opened.append(path)
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(service_module, "sha256_file", locked)
+    png(inbox / "locked.png", seed=1)
+    png(inbox / "fine.png", seed=2)
+    harness.start(folder(inbox, settle_seconds=0.05), max_attempts=3)
+    wait_until(lambda: [e.status for e in harness.events if e.path.name == "locked.png"][-1:] == ["failed"])
+    time.sleep(0.5)
+    assert len(opened) == 3, "tried max_attempts times, then left alone"
+    assert harness.done() == 1 and (inbox / "fine.png.md").exists()
+    failed = [event for event in harness.events if event.status == "failed"]
+    assert len(failed) == 1 and "Permission denied" in failed[0].message
+
+
 def test_a_sidecar_written_before_a_crash_is_recognised_not_duplicated(harness: Harness, inbox: Path) -> None:
     png(inbox / "a.png", seed=1)
     assert run(["ocr", str(inbox / "a.png"), "-e", "fake"]) == 0

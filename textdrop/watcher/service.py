@@ -310,6 +310,7 @@ class WatchService:
         self._stopping = threading.Event()
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         self._in_flight: dict[Path, str] = {}  # path → SHA-256 of the version being read
+        self._unreadable: dict[Path, int] = {}  # path → failed attempts to open it (dispatch thread only)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_rescan = 0.0
@@ -550,6 +551,7 @@ class WatchService:
         except OSError as error:
             self._transient(folder, path, None, f"cannot read the file: {error.strerror or error}", error)
             return
+        self._unreadable.pop(path, None)
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
             log.debug("%s changed while being hashed; waiting for it to settle", label)
             tracker.touch(path)
@@ -700,12 +702,27 @@ class WatchService:
     def _transient(
         self, folder: FolderOptions, path: Path, digest: str | None, message: str, error: BaseException
     ) -> None:
-        """Schedule a retry with exponential backoff and jitter, or give up after ``max_attempts``."""
-        entry = self.ledger.get(str(path), digest) if digest else None
-        attempts = entry.attempts if entry else 0
-        if digest is not None and attempts >= self.options.max_attempts:
-            self._failed(path, digest, f"gave up after {attempts} attempts: {message}")
-            return
+        """Schedule a retry with exponential backoff and jitter, or give up after ``max_attempts``.
+
+        Attempts are counted in the ledger once the file could be hashed (``digest``), and in memory
+        before that (a file that cannot even be opened has no ledger row yet)."""
+        if digest is None:
+            attempts = self._unreadable[path] = self._unreadable.get(path, 0) + 1
+            if attempts >= self.options.max_attempts:
+                del self._unreadable[path]
+                log.warning(
+                    "%s; gave up after %d attempts (retried when it changes)", _about(path, message), attempts
+                )
+                self.on_event(
+                    FileEvent(path, "failed", message=f"gave up after {attempts} attempts: {message}")
+                )
+                return
+        else:
+            entry = self.ledger.get(str(path), digest)
+            attempts = entry.attempts if entry else 0
+            if attempts >= self.options.max_attempts:
+                self._failed(path, digest, f"gave up after {attempts} attempts: {message}")
+                return
         delay = min(self.options.retry_seconds * 2 ** max(attempts - 1, 0), self.options.max_retry_seconds)
         delay *= random.uniform(0.5, 1.5)
         if digest is not None:
