@@ -329,6 +329,7 @@ class WatchService:
         check_folders(self.folders)
         if self.observe:
             self._start_observers()
+        self._remove_stale_temp_files()
         self._scan()
         self._next_rescan = time.monotonic() + self.options.rescan_minutes * 60
         self._thread = threading.Thread(target=self._run, name="textdrop-watch", daemon=True)
@@ -454,13 +455,11 @@ class WatchService:
                     yield path
 
     def _scan(self) -> None:
-        """Queue every wanted file that lacks an up-to-date sidecar; remove stale temp files."""
+        """Queue every wanted file that lacks an up-to-date sidecar."""
         started = time.monotonic()
         queued = 0
         for folder in self.folders:
             tracker = self._trackers[folder.path]
-            for top in self._temp_folders(folder):
-                remove_stale_temp_files(top)
             for path in self._files(folder, folder.path):
                 if path in tracker or self._finished(path):
                     continue
@@ -468,6 +467,13 @@ class WatchService:
                 queued += 1
         log.info("scan: %d file(s) to read (%.2f s)", queued, time.monotonic() - started)
         self._wake.set()
+
+    def _remove_stale_temp_files(self) -> None:
+        """Remove temp files of sidecar writes cut off by a crash (once, at start: a rescan need not walk
+        the folders twice)."""
+        for folder in self.folders:
+            for top in self._temp_folders(folder):
+                remove_stale_temp_files(top)
 
     def _temp_folders(self, folder: FolderOptions) -> list[Path]:
         folders = [folder.path]
