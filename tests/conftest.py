@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.fake_engines import FakeEngine
+from textdrop.engine import auto
 from textdrop.engine.backends import base
 
 
@@ -35,9 +36,10 @@ def write_config(home: Path, toml: str) -> Path:
 def fake_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeEngine]]:
     """Register :class:`FakeEngine` as engine ``fake`` in the real registry; yields the class.
 
-    Added last to ``BUILTIN_ENGINES``, it is also what ``auto`` picks while the fixture is active.
+    It is also what ``auto`` picks while the fixture is active (in place of the embedded engine).
     """
     monkeypatch.setitem(base.BUILTIN_ENGINES, "fake", "tests.helpers.fake_engines:FakeEngine")
+    monkeypatch.setattr(auto, "EMBEDDED", "fake")
     FakeEngine.reset()
     yield FakeEngine
     FakeEngine.reset()

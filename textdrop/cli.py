@@ -20,8 +20,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from textdrop import __version__, cli_watch
-from textdrop.engine.errors import ExitCode, FileAccessError, TextdropError
+from textdrop import __version__, cli_models, cli_watch
+from textdrop.engine.backends.base import RecognizeOptions, split_spec
+from textdrop.engine.errors import ExitCode, FileAccessError, TextdropError, UsageError
 from textdrop.engine.result import OcrResult
 from textdrop.engine.sidecar import FORMATS
 from textdrop.engine.sources import SUPPORTED_SUFFIXES, file_label, sha256_file
@@ -48,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     ocr.add_argument("-e", "--engine", help="engine name, or 'auto' (default: from the config file)")
     ocr.add_argument("--force", action="store_true", help="recognise even files whose sidecar is up to date")
     ocr.add_argument("--dpi", type=int, help="PDF render resolution in dots per inch (default: 200)")
+    vlm = ocr.add_argument_group("VLM engines (llama, mlx, openai)")
+    vlm.add_argument("-m", "--model", help="catalogue id, local GGUF/MLX path, or the server's model name")
+    vlm.add_argument(
+        "--mode", choices=("markdown", "text", "json"), help="what to produce (default: markdown)"
+    )
+    vlm.add_argument("--prompt", help="a free prompt instead of the model's own")
+    vlm.add_argument("--fields", help="JSON mode: comma-separated keys to extract, e.g. total,date,vendor")
+    vlm.add_argument("--schema", type=Path, help="JSON mode: a JSON Schema file the answer must satisfy")
+    vlm.add_argument("--max-tokens", type=int, help="output-token cap per page (default: scaled to the page)")
+    vlm.add_argument(
+        "--no-fallback", action="store_true", help="fail a page the VLM cannot read instead of using rapid"
+    )
 
     bench = commands.add_parser("bench", help="measure accuracy, speed and memory on scans with ground truth")
     bench.add_argument("directory", type=Path, help="folder of images with <stem>.gt.txt ground truth")
@@ -57,7 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
 
+    doctor = commands.add_parser("doctor", help="show engines, accelerators, models and what 'auto' picks")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+
     cli_watch.add_parsers(commands)
+    cli_models.add_parsers(commands)
     return parser
 
 
@@ -81,6 +98,12 @@ def run(argv: list[str] | None = None) -> int:
             return cli_watch.run_folders(args)
         if args.command == "status":
             return cli_watch.run_status(args)
+        if args.command == "models":
+            return cli_models.run_models(args)
+        if args.command == "doctor":
+            from textdrop.doctor import run_doctor
+
+            return run_doctor(as_json=args.json)
         from textdrop.bench import run_bench
 
         return run_bench(args.directory, engine=args.engine, compare_raw=args.compare_raw, as_json=args.json)
@@ -178,8 +201,15 @@ def _ocr(args: argparse.Namespace) -> int:
     if args.dpi is not None:
         limits = limits.model_copy(update={"pdf_dpi": args.dpi})
     template = settings.sidecar.template
+    options = _recognize_options(args, settings.recognize)
     inputs = expand_inputs(args.paths, args.recursive)
-    queue = JobQueue(args.engine or settings.engine, options=settings.recognize, limits=limits, preload=False)
+    queue = JobQueue(
+        engine_spec(args.engine or settings.engine, args.model),
+        options=options,
+        limits=limits,
+        preload=False,
+        backends=settings.backends(),
+    )
     tally = _Tally()
     waiting: deque[tuple[Path, Job]] = deque()
 
@@ -253,6 +283,60 @@ def _ocr(args: argparse.Namespace) -> int:
         verb = "printed" if args.stdout else "written"
         err.print(f"{tally.written} {verb}, {tally.skipped} up to date, {tally.failed} failed.")
     return tally.exit_code
+
+
+def engine_spec(engine: str, model: str | None) -> str:
+    """The engine spec for ``--engine`` and ``--model``: ``llama`` + ``granite-docling-258m`` → ``llama:…``.
+
+    Raises:
+        UsageError: ``--model`` with ``auto`` or no VLM engine named.
+    """
+    if model is None:
+        return engine
+    name = split_spec(engine)[0]
+    if name in ("auto", "rapid"):
+        raise UsageError("--model needs a VLM engine: add --engine llama, --engine mlx or --engine openai.")
+    return f"{name}:{model}"
+
+
+def _recognize_options(args: argparse.Namespace, base: RecognizeOptions) -> RecognizeOptions:
+    """The config file's recognition options with the command line's VLM options on top."""
+    update: dict[str, object] = {}
+    if args.mode:
+        update["mode"] = args.mode
+    if args.prompt:
+        update["prompt"] = args.prompt
+    if args.fields:
+        update["fields"] = tuple(f.strip() for f in args.fields.split(",") if f.strip())
+    if args.max_tokens:
+        update["max_tokens"] = args.max_tokens
+    if args.no_fallback:
+        update["fallback"] = False
+    if args.schema:
+        update["json_schema"] = _read_schema(args.schema)
+    if (update.get("fields") or update.get("json_schema")) and (args.mode or base.mode) != "json":
+        update["mode"] = "json"  # fields and a schema only make sense for extraction
+    return base.model_validate({**base.model_dump(), **update})
+
+
+def _read_schema(path: Path) -> dict:
+    """A JSON Schema file's content, checked to be a valid schema.
+
+    Raises:
+        UsageError: the file is missing, not JSON, or not a valid JSON Schema.
+    """
+    import jsonschema
+
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except OSError as exc:
+        raise UsageError(f"Cannot read the schema {file_label(path)}: {exc.strerror or exc}.") from exc
+    except ValueError as exc:
+        raise UsageError(f"The schema {file_label(path)} is not JSON: {exc}.") from exc
+    except jsonschema.SchemaError as exc:
+        raise UsageError(f"The schema {file_label(path)} is not a valid JSON Schema: {exc.message}.") from exc
+    return schema
 
 
 def _stdout_text(result: OcrResult, fmt: str) -> str:

@@ -125,7 +125,10 @@ def run_watch(args: argparse.Namespace) -> int:
     try:
         with Ledger(ledger_path()) as ledger:
             jobs = JobQueue(
-                args.engine or settings.engine, options=settings.recognize, limits=settings.sources
+                args.engine or settings.engine,
+                options=settings.recognize,
+                limits=settings.sources,
+                backends=settings.backends(),
             )
             jobs.start()
             service = WatchService(

@@ -4,7 +4,16 @@ One TOML file, ``config.toml`` in the platformdirs config folder, validated by p
 environment variable ``TEXTDROP_HOME`` moves every folder textdrop writes (config, data, logs) under it,
 which the tests use. Example::
 
-    engine = "auto"
+    engine = "auto"          # or "rapid", "llama:granite-docling-258m", "openai:qwen2.5vl:3b"
+
+    [recognize]
+    mode = "markdown"        # VLM engines: "markdown", "text" or "json"
+
+    [llama]
+    n_ctx = 8192
+
+    [openai]
+    preset = "ollama"
 
     [sources]
     pdf_dpi = 300
@@ -41,6 +50,8 @@ import tomlkit.items
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from textdrop.engine.backends.base import RecognizeOptions
+from textdrop.engine.backends.llama_cpp import LlamaOptions
+from textdrop.engine.backends.openai_api import OpenAIOptions
 from textdrop.engine.errors import ConfigError
 from textdrop.engine.sidecar import SidecarOptions
 from textdrop.engine.sources import SourceLimits
@@ -54,12 +65,22 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: str = Field("auto", description="Engine name, or 'auto' for the best one available here.")
+    engine: str = Field(
+        "auto",
+        description="Engine name, optionally with ':model' (a catalogue id, a local path or a server's "
+        "model), or 'auto' for the best one available here.",
+    )
     recognize: RecognizeOptions = Field(default_factory=RecognizeOptions)
+    llama: LlamaOptions = Field(default_factory=LlamaOptions)
+    openai: OpenAIOptions = Field(default_factory=OpenAIOptions)
     sources: SourceLimits = Field(default_factory=SourceLimits)
     sidecar: SidecarOptions = Field(default_factory=SidecarOptions)
     watch: WatchOptions = Field(default_factory=WatchOptions)
     folders: list[FolderOptions] = Field(default_factory=list, description="The watched folders.")
+
+    def backends(self) -> dict[str, BaseModel]:
+        """Backend settings by engine name, as :func:`create_engine` and :class:`JobQueue` take them."""
+        return {"llama": self.llama, "openai": self.openai}
 
 
 def _home() -> Path | None:

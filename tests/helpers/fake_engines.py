@@ -43,6 +43,7 @@ class FakeEngine(Engine):
     closes: ClassVar[int] = 0
 
     def __init__(self) -> None:
+        super().__init__()
         self.loaded = False
 
     @classmethod

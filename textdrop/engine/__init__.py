@@ -31,6 +31,7 @@ def recognize(
     options: RecognizeOptions | None = None,
     limits: SourceLimits | None = None,
     on_page: Callable[[int, int], None] | None = None,
+    on_text: Callable[[int, str], None] | None = None,
 ) -> OcrResult:
     """Recognise every page of an image or PDF.
 
@@ -41,6 +42,8 @@ def recognize(
         options: recognition options (defaults: :class:`RecognizeOptions`).
         limits: file size, pixel and page limits (defaults: :class:`SourceLimits`).
         on_page: called as ``on_page(done, total)`` after each page.
+        on_text: streaming engines call it as ``on_text(page_number, text_so_far)`` while they generate
+            (other engines never call it).
 
     Returns:
         The result, pages in document order.
@@ -48,17 +51,23 @@ def recognize(
     Raises:
         TextdropError: a subclass naming what is wrong with the input (unreadable, too large, encrypted)
             or with the engine (unknown, not installed, failed to load).
+        GenerationAborted: the engine's :meth:`~Engine.abort` stopped a page (the job queue's cancel).
     """
     started = time.perf_counter()
     owned = not isinstance(engine, Engine)
     backend = create_engine(engine) if owned else engine
+    options = options or RecognizeOptions()
     try:
+        backend.reset_abort()
         backend.load()
         load_seconds = time.perf_counter() - started
-        with open_source(source, limits) as document:
+        with open_source(source, limits, page_size=backend.page_size) as document:
             pages = []
             for number, image in enumerate(document.pages(), start=1):
-                page = backend.recognize_page(image, options or RecognizeOptions())
+                if backend.streams and on_text is not None:
+                    page = backend.recognize_page(image, options, lambda text, n=number: on_text(n, text))
+                else:
+                    page = backend.recognize_page(image, options)
                 page.number = number
                 pages.append(page)
                 del image

@@ -27,6 +27,8 @@ class ExitCode(IntEnum):
     ENGINE_UNAVAILABLE = 7
     OUTPUT = 8
     INVALID_CONFIG = 9
+    MODEL = 10
+    DOWNLOAD = 11
     INTERRUPTED = 130
 
 
@@ -91,3 +93,15 @@ class ConfigError(TextdropError):
     """The configuration file is not valid TOML or fails validation."""
 
     exit_code = ExitCode.INVALID_CONFIG
+
+
+class ModelError(TextdropError):
+    """A model is unknown, not downloaded, incomplete on disk, or too large for this machine."""
+
+    exit_code = ExitCode.MODEL
+
+
+class DownloadError(TextdropError):
+    """A model download failed: no network, offline mode, a missing file on the hub, or no disk space."""
+
+    exit_code = ExitCode.DOWNLOAD

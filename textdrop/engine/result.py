@@ -54,7 +54,9 @@ class PageResult:
         markdown: the page as Markdown.
         text: the page as plain text in reading order, no Markdown syntax.
         seconds: wall-clock seconds spent recognising this page.
-        notes: free-form remarks about how the page was read (e.g. a fallback engine).
+        notes: free-form remarks about how the page was read (a blank page skipped, a retried loop).
+        fallback: ``"<engine>: <reason>"`` when a VLM failed on the page and another engine read it.
+        data: JSON mode: the key-value object extracted from the page (``None`` in other modes).
     """
 
     number: int
@@ -66,6 +68,8 @@ class PageResult:
     rotation: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    fallback: str | None = None
+    data: Any = None
 
 
 @dataclass
@@ -101,6 +105,11 @@ class OcrResult:
                 parts.append(PAGE_SEPARATOR.format(number=page.number))
             parts.append(page.markdown)
         return "\n\n".join(p for p in parts if p).strip() + "\n"
+
+    @property
+    def fallback_pages(self) -> list[int]:
+        """Numbers of the pages another engine read because the VLM failed on them."""
+        return [page.number for page in self.pages if page.fallback]
 
     @property
     def text(self) -> str:

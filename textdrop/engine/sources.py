@@ -125,7 +125,10 @@ def file_label(path: str | os.PathLike[str]) -> str:
 
 
 def open_source(
-    source: str | os.PathLike[str] | bytes | Image.Image, limits: SourceLimits | None = None
+    source: str | os.PathLike[str] | bytes | Image.Image,
+    limits: SourceLimits | None = None,
+    *,
+    page_size: int | None = None,
 ) -> Document:
     """Open an image or PDF for reading page by page.
 
@@ -134,6 +137,8 @@ def open_source(
             changed). Bytes and paths may be PNG, JPEG, TIFF (every frame), WebP, BMP, GIF (first frame),
             HEIC/HEIF or PDF (every page, rendered at ``limits.pdf_dpi``), recognised by content.
         limits: size, pixel and page limits; the defaults of :class:`SourceLimits` when ``None``.
+        page_size: render each PDF page so its longest side is this many pixels, whatever its size in
+            points (a VLM engine's trained page size), instead of at ``limits.pdf_dpi``.
 
     Returns:
         An open :class:`Document`; close it, or use it in a ``with`` block.
@@ -151,12 +156,14 @@ def open_source(
     if isinstance(source, bytes):
         label = "The image data"
         _check_size(len(source), label, limits)
-        return _open_stream(io.BytesIO(source), label, None, hashlib.sha256(source).hexdigest(), limits)
+        digest = hashlib.sha256(source).hexdigest()
+        return _open_stream(io.BytesIO(source), label, None, digest, limits, page_size)
     path = os.fspath(source)
     label = f"'{file_label(path)}'"
     fp = _open_file(path, label, limits)
     try:
-        return _open_stream(fp, label, file_label(os.path.basename(path)), _sha256_stream(fp), limits)
+        name = file_label(os.path.basename(path))
+        return _open_stream(fp, label, name, _sha256_stream(fp), limits, page_size)
     except OSError as exc:  # reading failed: a bad disk, a network share that went away
         fp.close()
         raise FileAccessError(f"{label} cannot be read ({exc.strerror or exc}); try again.") from exc
@@ -262,11 +269,13 @@ def _page_label(label: str, index: int, count: int) -> str:
     return f"{label}, page {index + 1}," if count > 1 else label
 
 
-def _open_stream(fp: IO[bytes], label: str, name: str | None, sha256: str, limits: SourceLimits) -> Document:
+def _open_stream(
+    fp: IO[bytes], label: str, name: str | None, sha256: str, limits: SourceLimits, page_size: int | None
+) -> Document:
     fp.seek(0)
     head = fp.read(1024)
     if b"%PDF-" in head:
-        return _open_pdf(fp, label, name, sha256, limits)
+        return _open_pdf(fp, label, name, sha256, limits, page_size)
     return _open_image(fp, label, name, sha256, limits, heif=head[4:8] == b"ftyp")
 
 
@@ -341,7 +350,9 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _open_pdf(fp: IO[bytes], label: str, name: str | None, sha256: str, limits: SourceLimits) -> Document:
+def _open_pdf(
+    fp: IO[bytes], label: str, name: str | None, sha256: str, limits: SourceLimits, page_size: int | None
+) -> Document:
     import pypdfium2 as pdfium
 
     with _decoding(label, limits):
@@ -357,15 +368,16 @@ def _open_pdf(fp: IO[bytes], label: str, name: str | None, sha256: str, limits: 
     except BaseException:
         pdf.close()
         raise
-    scale = limits.pdf_dpi / 72
-    log.debug("opened %s: PDF, %d page(s), rendering at %d dpi", label, count, limits.pdf_dpi)
+    log.debug("opened %s: PDF, %d page(s), rendering at %s", label, count, page_size or limits.pdf_dpi)
 
     def load_page(index: int) -> Image.Image:
         where = _page_label(label, index, count)
         with _decoding(where, limits):
-            size = tuple(math.ceil(side * scale) for side in pdf.get_page_size(index))
+            points = pdf.get_page_size(index)
+            scale = page_size / max(*points, 1) if page_size else limits.pdf_dpi / 72
+            size = tuple(math.ceil(side * scale) for side in points)
             _check_pixels(
-                size, f"{where} at {limits.pdf_dpi} dpi", limits, "lower pdf_dpi or " + _RAISE_PIXELS
+                size, f"{where} at {round(scale * 72)} dpi", limits, "lower pdf_dpi or " + _RAISE_PIXELS
             )
             page = pdf[index]
             try:

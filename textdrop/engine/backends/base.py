@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,8 +31,13 @@ ENTRY_POINT_GROUP = "textdrop.engines"
 
 BUILTIN_ENGINES: dict[str, str] = {
     "rapid": "textdrop.engine.backends.rapid:RapidEngine",
+    "llama": "textdrop.engine.backends.llama_cpp:LlamaEngine",
+    "mlx": "textdrop.engine.backends.mlx_vlm:MlxEngine",
+    "openai": "textdrop.engine.backends.openai_api:OpenAIEngine",
 }
-"""Engine name -> ``module:Class``, in order of preference for ``auto`` (best last is tried last)."""
+"""Engine name -> ``module:Class``. ``auto`` chooses among them in :mod:`textdrop.engine.auto`."""
+
+Mode = Literal["markdown", "text", "json"]
 
 
 class RecognizeOptions(BaseModel):
@@ -41,6 +48,26 @@ class RecognizeOptions(BaseModel):
     detect_orientation: bool = Field(
         True, description="Detect pages scanned sideways or upside down and read them upright."
     )
+    mode: Mode = Field(
+        "markdown",
+        description="VLM engines: 'markdown' (tables, formulas in LaTeX), 'text' (plain text in reading "
+        "order) or 'json' (key-value extraction, e.g. receipts and invoices).",
+    )
+    prompt: str | None = Field(None, description="VLM engines: a free prompt that replaces the model's own.")
+    fields: tuple[str, ...] = Field((), description="JSON mode: the keys to extract (e.g. total, date).")
+    json_schema: dict[str, Any] | None = Field(
+        None, description="JSON mode: a JSON Schema the extracted object must be valid against."
+    )
+    max_tokens: int | None = Field(
+        None, ge=16, le=32768, description="VLM engines: output-token cap per page (default: scaled to it)."
+    )
+    fallback: bool = Field(
+        True, description="VLM engines: read a page with the embedded engine when the VLM fails on it."
+    )
+
+
+class GenerationAborted(Exception):
+    """Raised by :meth:`Engine.recognize_page` when :meth:`Engine.abort` stopped it mid-page."""
 
 
 class Engine(ABC):
@@ -53,8 +80,25 @@ class Engine(ABC):
 
     name: ClassVar[str]
     install_hint: ClassVar[str] = ""
+    options_model: ClassVar[type[BaseModel] | None] = None
+    """The backend's own settings (a ``[name]`` table in config.toml), or ``None`` when it has none."""
+    streams: ClassVar[bool] = False
+    """True when :meth:`recognize_page` accepts ``on_text`` and reports text while it generates."""
     model: str | None = None
     """Model identifier written to sidecars; ``None`` for engines with one built-in model."""
+    page_size: int | None = None
+    """Longest side in pixels the engine wants pages at (PDF pages are rendered at it); ``None``: any."""
+
+    def __init__(self, model: str | None = None, options: BaseModel | None = None) -> None:
+        """Args: ``model``: a model id or path for engines that take one; ``options``: the backend's
+        :attr:`options_model` (``None``: its defaults).
+
+        Raises:
+            EngineUnavailableError: a model was given to an engine with one built-in model.
+        """
+        if model is not None:
+            raise EngineUnavailableError(f"Engine {self.name!r} has one built-in model; drop ':{model}'.")
+        self._stop = threading.Event()
 
     @classmethod
     @abstractmethod
@@ -79,6 +123,24 @@ class Engine(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional capability with a no-op default
         """Release models and memory. The default does nothing."""
+
+    def abort(self) -> None:
+        """Ask the page being recognised to stop (thread-safe; any thread may call it).
+
+        Streaming engines stop within a token or two and :meth:`recognize_page` raises
+        :class:`GenerationAborted`; the engine stays loaded and usable. Other engines finish the page
+        (the job queue then stops at the page boundary). :meth:`reset_abort` clears the request.
+        """
+        self._stop.set()
+
+    def reset_abort(self) -> None:
+        """Forget an earlier :meth:`abort` (called when a new document starts)."""
+        self._stop.clear()
+
+    @property
+    def aborted(self) -> bool:
+        """True after :meth:`abort` until :meth:`reset_abort`."""
+        return self._stop.is_set()
 
     def __enter__(self) -> Engine:
         self.load()
@@ -115,25 +177,44 @@ def engine_class(name: str) -> type[Engine]:
         raise EngineUnavailableError(f"Engine {name!r} cannot be imported: {exc}.") from exc
 
 
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """Split an engine spec: ``"llama:granite-docling-258m"`` → ``("llama", "granite-docling-258m")``.
+
+    An engine spec is an engine name, optionally followed by ``:`` and a model (a catalogue id, a local
+    path, or a server's model name, which may itself contain ``:``, as Ollama's ``qwen2.5vl:7b`` does).
+    """
+    name, sep, model = spec.partition(":")
+    return name, (model or None) if sep else None
+
+
 def resolve_engine_name(name: str | None) -> str:
-    """Turn ``None``/``"auto"`` into the best available engine's name; check any other name exists.
+    """Turn ``None``/``"auto"`` into the best available engine spec; check any other spec's engine exists.
 
     Raises:
         EngineUnavailableError: the named engine is unknown or not available here (message carries the
             engine's install hint).
     """
     if name in (None, "auto"):
-        for candidate in reversed(BUILTIN_ENGINES):
-            if engine_class(candidate).is_available():
-                return candidate
-        raise EngineUnavailableError("No OCR engine is available. Reinstall textdrop: pip install textdrop.")
-    cls = engine_class(name)
+        from textdrop.engine.auto import choose
+
+        return choose().spec
+    cls = engine_class(split_spec(name)[0])
     if not cls.is_available():
         hint = f" {cls.install_hint}" if cls.install_hint else ""
-        raise EngineUnavailableError(f"Engine {name!r} is not available on this machine.{hint}")
+        raise EngineUnavailableError(f"Engine {cls.name!r} is not available on this machine.{hint}")
     return name
 
 
-def create_engine(name: str | None = None) -> Engine:
-    """Construct (not load) the engine named ``name`` (``None``/``"auto"``: the best available)."""
-    return engine_class(resolve_engine_name(name))()
+def create_engine(name: str | None = None, backends: Mapping[str, BaseModel] | None = None) -> Engine:
+    """Construct (not load) the engine for spec ``name`` (``None``/``"auto"``: the best available).
+
+    Args:
+        name: an engine spec (see :func:`split_spec`), ``"auto"`` or ``None``.
+        backends: backend settings by engine name (config.toml's ``[llama]``, ``[openai]`` … tables).
+    """
+    engine_name, model = split_spec(resolve_engine_name(name))
+    options = (backends or {}).get(engine_name)
+    cls = engine_class(engine_name)
+    if model is None and options is None:
+        return cls()
+    return cls(model=model, options=options)

@@ -67,7 +67,8 @@ class RapidEngine(Engine):
     name = "rapid"
     install_hint = "Install it with: pip install 'rapidocr==3.10.*' onnxruntime"
 
-    def __init__(self) -> None:
+    def __init__(self, model: str | None = None, options: Any = None) -> None:
+        super().__init__(model, options)
         self._ocr: Any = None
 
     @classmethod
@@ -133,6 +134,17 @@ class RapidEngine(Engine):
             text=text,
             seconds=time.perf_counter() - started,
         )
+
+    def detect_lines(self, image: Image.Image) -> list[tuple[int, int]]:
+        """Sizes ``(long side, short side)`` in pixels of the text lines the detector finds on ``image``.
+
+        The detector alone (no recognition): about a tenth of :meth:`recognize_page`'s time. VLM engines
+        use it to skip blank pages and to scale their output-token cap to the page.
+        """
+        self.load()
+        quads = self._detect(np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1]))
+        top, left = _sides(quads)
+        return [(round(max(a, b)), round(min(a, b))) for a, b in zip(top, left, strict=True)]
 
     def _detect(self, bgr: np.ndarray) -> np.ndarray:
         """Line quadrilaterals, shape (N, 4, 2) float32, in pixels of ``bgr``; (0, 4, 2) when none."""

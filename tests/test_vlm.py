@@ -1,0 +1,184 @@
+"""The VLM guards with a scripted model: streaming, loops, blank pages, token cap, modes, fallback, abort.
+
+The model's output is scripted (``tests/helpers/fake_vlm.py``); everything around it is real, including
+the embedded engine's detector and the fallback, which read real scans.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.helpers.fake_vlm import ScriptedVlm
+from textdrop.engine import recognize
+from textdrop.engine.backends import base
+from textdrop.engine.backends.base import RecognizeOptions
+from textdrop.engine.errors import TextdropError
+from textdrop.engine.jobs import JobQueue, Priority
+from textdrop.engine.sidecar import read_metadata, write_sidecar
+from textdrop.engine.sources import open_source
+from textdrop.engine.vlm import ATTEMPT_TEMPERATURES, TOKENS_BASE, TOKENS_MAX, prepare_page, token_cap
+
+SAMPLES = Path(__file__).parent.parent / "assets" / "samples"
+PHOTOTEST = SAMPLES / "tess_phototest.tif"  # 640x480, eight lines of 12 pt text
+LOOP = ["The same sentence again. "] * 200
+
+pytestmark = pytest.mark.slow  # the embedded engine loads (about 0.5 s) for every engine instance
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[ScriptedVlm]:
+    """One loaded scripted engine for the module (the embedded engine's load is the slow part)."""
+    vlm = ScriptedVlm()
+    vlm.load()
+    yield vlm
+    vlm.close()
+
+
+@pytest.fixture(autouse=True)
+def scripts() -> Iterator[type[ScriptedVlm]]:
+    ScriptedVlm.reset()
+    yield ScriptedVlm
+    ScriptedVlm.reset()
+
+
+def test_page_streams_and_becomes_markdown_and_text(engine: ScriptedVlm) -> None:
+    ScriptedVlm.scripts = [
+        ["```markdown\n", "# Invoice\n\n", "| a | b |\n", "|---|---|\n", "| 1 | 2 |\n", "```"]
+    ]
+    seen: list[tuple[int, str]] = []
+    result = recognize(PHOTOTEST, engine=engine, on_text=lambda page, text: seen.append((page, text)))
+    page = result.pages[0]
+    assert result.engine == "scripted" and result.model == "scripted-model"
+    assert page.markdown == "# Invoice\n\n| a | b |\n|---|---|\n| 1 | 2 |"  # the fence is stripped
+    assert "#" not in page.text and "Invoice" in page.text
+    assert [text for _, text in seen][:2] == ["```markdown\n", "```markdown\n# Invoice\n\n"]
+    assert {number for number, _ in seen} == {1}
+    assert len(ScriptedVlm.calls) == 1 and ScriptedVlm.calls[0].temperature == ATTEMPT_TEMPERATURES[0]
+
+
+def test_page_is_resized_to_the_model_page_size(engine: ScriptedVlm) -> None:
+    recognize(Image.open(SAMPLES / "sroie_058.jpg"), engine=engine)  # 1080x1527
+    assert ScriptedVlm.calls[0].size == (724, 1024)
+
+
+def test_loop_is_cut_and_retried_hotter(engine: ScriptedVlm) -> None:
+    ScriptedVlm.scripts = [list(LOOP), ["Fine ", "text."]]
+    page = recognize(PHOTOTEST, engine=engine).pages[0]
+    first, second = ScriptedVlm.calls
+    assert first.closed and first.chunks_sent < len(LOOP) // 2, "the looping stream was not cut early"
+    assert (first.temperature, second.temperature) == ATTEMPT_TEMPERATURES[:2]
+    assert page.markdown == "Fine text." and page.fallback is None
+    assert any("looped" in note for note in page.notes)
+
+
+def test_page_that_keeps_looping_falls_back_to_the_embedded_engine(
+    engine: ScriptedVlm, tmp_path: Path
+) -> None:
+    ScriptedVlm.scripts = [list(LOOP) for _ in ATTEMPT_TEMPERATURES]
+    result = recognize(PHOTOTEST, engine=engine)
+    page = result.pages[0]
+    assert [c.temperature for c in ScriptedVlm.calls] == list(ATTEMPT_TEMPERATURES)
+    assert page.fallback is not None and page.fallback.startswith("rapid: ")
+    assert "quick brown dog" in page.text  # really read by the embedded engine
+    source = tmp_path / "scan.tif"
+    source.write_bytes(PHOTOTEST.read_bytes())
+    meta = read_metadata(write_sidecar(result, source, "md"))
+    assert meta is not None
+    assert meta["engine"] == "scripted" and meta["fallback"]["pages"] == [1]
+    assert "looped" in meta["fallback"]["why"][0]
+
+
+def test_runtime_error_falls_back_and_no_fallback_raises(engine: ScriptedVlm) -> None:
+    ScriptedVlm.scripts = [["partial ", RuntimeError("decode failed")] for _ in ATTEMPT_TEMPERATURES]
+    page = recognize(PHOTOTEST, engine=engine).pages[0]
+    assert page.fallback is not None and "decode failed" in page.fallback
+    ScriptedVlm.scripts = [[RuntimeError("decode failed")] for _ in ATTEMPT_TEMPERATURES]
+    with pytest.raises(TextdropError, match="could not read a page"):
+        recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(fallback=False))
+
+
+def test_blank_page_is_not_sent_to_the_vlm(engine: ScriptedVlm) -> None:
+    page = recognize(Image.new("RGB", (800, 1000), "white"), engine=engine).pages[0]
+    assert ScriptedVlm.calls == []
+    assert page.markdown == "" and any("blank" in note for note in page.notes)
+
+
+def test_token_cap_scales_with_the_text_on_the_page(engine: ScriptedVlm) -> None:
+    recognize(PHOTOTEST, engine=engine)
+    recognize(Image.open(SAMPLES / "tess_8087_054_3B.tif"), engine=engine)  # a dense book page
+    sparse, dense = (call.max_tokens for call in ScriptedVlm.calls)
+    assert TOKENS_BASE < sparse < dense <= TOKENS_MAX
+    recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(max_tokens=77))
+    assert ScriptedVlm.calls[-1].max_tokens == 77
+    assert token_cap([]) == TOKENS_BASE and token_cap([(10_000, 10)] * 100) == TOKENS_MAX
+
+
+def test_json_mode_extracts_validates_and_retries_once(engine: ScriptedVlm) -> None:
+    schema = {"type": "object", "properties": {"total": {"type": "number"}}, "required": ["total"]}
+    ScriptedVlm.scripts = [['```json\n{"total": "12.50"}\n```'], ['Here it is: {"total": 12.5}']]
+    options = RecognizeOptions(mode="json", fields=("total",), json_schema=schema)
+    page = recognize(PHOTOTEST, engine=engine, options=options).pages[0]
+    assert page.data == {"total": 12.5}
+    assert json.loads(page.markdown.removeprefix("```json\n").removesuffix("\n```")) == {"total": 12.5}
+    assert len(ScriptedVlm.calls) == 2 and any("invalid JSON" in note for note in page.notes)
+    assert "total" in ScriptedVlm.calls[0].prompt
+
+
+def test_json_mode_gives_up_after_one_retry(engine: ScriptedVlm) -> None:
+    ScriptedVlm.scripts = [["not json"], ["still not json"], ["never asked"]]
+    page = recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(mode="json")).pages[0]
+    assert len(ScriptedVlm.calls) == 2
+    assert page.data is None and page.markdown == "still not json"
+    assert sum("invalid JSON" in note for note in page.notes) == 2
+
+
+def test_text_mode_and_free_prompt(engine: ScriptedVlm) -> None:
+    ScriptedVlm.scripts = [["## Heading\n\n**bold** words"]]
+    options = RecognizeOptions(mode="text", prompt="Read the receipt.")
+    page = recognize(PHOTOTEST, engine=engine, options=options).pages[0]
+    assert ScriptedVlm.calls[0].prompt == "Read the receipt."
+    assert page.markdown == page.text and "**" not in page.text and "#" not in page.text
+
+
+def test_cancel_stops_generation_mid_page_and_engine_is_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(base.BUILTIN_ENGINES, "scripted", "tests.helpers.fake_vlm:ScriptedVlm")
+    ScriptedVlm.scripts = [["word "] * 2000]
+    ScriptedVlm.chunk_delay = 0.005  # 10 s in all if nothing stops it
+    with JobQueue("scripted") as queue:
+        job = queue.submit(PHOTOTEST, priority=Priority.INTERACTIVE)
+        assert ScriptedVlm.first_chunk.wait(30)
+        started = time.monotonic()
+        assert job.cancel()
+        with pytest.raises(concurrent.futures.CancelledError):
+            job.result()
+        deadline = time.monotonic() + 5
+        while not ScriptedVlm.calls[0].closed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ScriptedVlm.calls[0].closed and time.monotonic() - started < 2
+        assert ScriptedVlm.calls[0].chunks_sent < 1000
+        ScriptedVlm.chunk_delay = 0.0
+        again = queue.submit(PHOTOTEST).result(timeout=60)
+    assert again.pages[0].markdown.startswith("# Invoice")
+
+
+def test_prepare_page_keeps_aspect_and_limits_upscaling() -> None:
+    assert prepare_page(Image.new("RGB", (3000, 2000)), 1288).size == (1288, 859)
+    assert prepare_page(Image.new("RGB", (300, 100)), 1288).size == (600, 200)
+    small = Image.new("RGB", (1288, 500))
+    assert prepare_page(small, 1288) is small and prepare_page(small, None) is small
+
+
+def test_pdf_pages_are_rendered_at_the_page_size() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (850, 1100), "white").save(buffer, format="PDF", resolution=100)  # 612x792 pt
+    with open_source(buffer.getvalue(), page_size=1288) as document:
+        page = next(document.pages())
+    assert max(page.size) == 1288 and abs(page.width / page.height - 612 / 792) < 0.01

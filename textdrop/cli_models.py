@@ -1,0 +1,235 @@
+"""The model sub-commands of ``textdrop``: ``models list``, ``pull``, ``rm`` and ``info``.
+
+They show the curated catalog (:mod:`textdrop.engine.catalog`) and download, locate and remove models through
+:mod:`textdrop.engine.download`, which is imported only when one of them runs (it imports huggingface_hub).
+Models live in the standard Hugging Face cache, shared with other tools; :mod:`textdrop.cli` parses the
+arguments and maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from types import ModuleType
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.prompt import Confirm
+from rich.table import Table
+
+from textdrop.engine import catalog
+from textdrop.engine.catalog import ModelEntry
+from textdrop.engine.errors import ExitCode, ModelError
+
+log = logging.getLogger(__name__)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+BACKEND_NAMES = {"llama": "llama.cpp", "mlx": "mlx-vlm"}
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    """Add ``models`` (with ``list``, ``pull``, ``rm``, ``info``) to the ``textdrop`` parser."""
+    models = commands.add_parser(
+        "models", help="list, download, inspect or remove OCR vision-language models"
+    )
+    actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("list", help="the curated models: size, licence, defaults, what is downloaded")
+    backend_help = "llama (GGUF for llama.cpp) or mlx (mlx-vlm); default: mlx on Apple Silicon, else llama"
+    pull = actions.add_parser("pull", help="download a model into the Hugging Face cache")
+    pull.add_argument("model", metavar="ID", help="model id (see: textdrop models list)")
+    pull.add_argument("-b", "--backend", choices=catalog.BACKENDS, help=backend_help)
+    pull.add_argument("-y", "--yes", action="store_true", help="download without asking")
+    remove = actions.add_parser("rm", help="delete a downloaded model from the Hugging Face cache")
+    remove.add_argument("model", metavar="ID", help="model id")
+    remove.add_argument(
+        "-b", "--backend", choices=catalog.BACKENDS, help="only this backend's files (default: every one)"
+    )
+    info = actions.add_parser("info", help="everything about one model, with its local files when downloaded")
+    info.add_argument("model", metavar="ID", help="model id")
+
+
+def default_backend() -> str:
+    """``mlx`` on Apple Silicon (Metal), ``llama`` everywhere else."""
+    from textdrop.engine.download import is_apple_silicon
+
+    return "mlx" if is_apple_silicon() else "llama"
+
+
+def run_models(args: argparse.Namespace) -> int:
+    """``textdrop models list|pull|rm|info``; returns the exit code.
+
+    Raises:
+        ModelError: unknown model id, no build for the backend, nothing to remove.
+        DownloadError: the download failed (offline, no network, missing file, no disk space).
+    """
+    from textdrop.engine import download
+
+    if args.action == "list":
+        return _list(download)
+    entry = catalog.find_entry(args.model)
+    if args.action == "pull":
+        return _pull(download, entry, args.backend, args.yes)
+    if args.action == "rm":
+        return _remove(download, entry, args.backend)
+    return _info(download, entry)
+
+
+def _choose_backend(entry: ModelEntry, requested: str | None) -> str:
+    if requested:
+        if requested not in entry.backends:
+            have = ", ".join(entry.backends) or "none"
+            raise ModelError(f"{entry.id} has no {BACKEND_NAMES[requested]} build (backends: {have}).")
+        return requested
+    preferred = default_backend()
+    if preferred in entry.backends:
+        return preferred
+    if not entry.backends:
+        raise ModelError(f"{entry.id} has no downloadable build.")
+    chosen = entry.backends[0]
+    err.print(f"[dim]{escape(entry.id)} has no {BACKEND_NAMES[preferred]} build; using {chosen}.[/dim]")
+    return chosen
+
+
+def _pull(download: ModuleType, entry: ModelEntry, requested: str | None, yes: bool) -> int:
+    backend = _choose_backend(entry, requested)
+    files = entry.files_for(backend)
+    assert files is not None
+    if download.is_downloaded(entry, backend):
+        local = download.locate(entry.id, backend)
+        where = escape(str(local.path))
+        err.print(f"[green]✓[/green] {escape(entry.id)} ({backend}) is already downloaded: {where}")
+        return ExitCode.OK
+    err.print(
+        f"{escape(entry.title)} for {BACKEND_NAMES[backend]}: {escape(files.repo)}, about "
+        f"{download.format_bytes(files.size_bytes)}, into {escape(str(download.cache_dir()))}"
+    )
+    if not entry.commercial_use:
+        err.print(
+            f"[yellow]![/yellow] Licence: {escape(entry.licence)}, which does not allow commercial use."
+        )
+    warning = download.memory_warning(entry, backend)
+    if warning:
+        err.print(f"[yellow]![/yellow] {escape(warning)}")
+    interactive = not yes and sys.stdin.isatty() and err.is_terminal
+    if interactive and not Confirm.ask("Download it?", console=err, default=True):
+        err.print("Nothing downloaded.")
+        return ExitCode.OK
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(escape(entry.id), total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        local = download.pull(entry, backend, progress=report)
+    err.print(f"[green]✓[/green] {escape(entry.id)} ({backend}) ready: {escape(str(local.path))}")
+    return ExitCode.OK
+
+
+def _remove(download: ModuleType, entry: ModelEntry, requested: str | None) -> int:
+    backends = [_choose_backend(entry, requested)] if requested else list(entry.backends)
+    removed = 0
+    for backend in backends:
+        try:
+            freed = download.remove(entry, backend)
+        except ModelError:
+            if requested:
+                raise
+            continue
+        removed += 1
+        err.print(f"Removed {escape(entry.id)} ({backend}): {download.format_bytes(freed)} freed.")
+    if not removed:
+        raise ModelError(f"{entry.id} is not downloaded: nothing to remove.")
+    return ExitCode.OK
+
+
+def _downloaded(download: ModuleType, entry: ModelEntry) -> list[str]:
+    return [backend for backend in entry.backends if download.is_downloaded(entry, backend)]
+
+
+def _list(download: ModuleType) -> int:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("ID", "Size", "Licence", "Commercial use", "Downloaded", "Default"):
+        table.add_column(column)
+    for entry in catalog.CATALOG:
+        sizes = []
+        for backend in entry.backends:
+            files = entry.files_for(backend)
+            assert files is not None
+            sizes.append(f"{backend} {download.format_bytes(files.size_bytes)}")
+        downloaded = ", ".join(_downloaded(download, entry)) or "-"
+        table.add_row(
+            escape(entry.id),
+            escape(" · ".join(sizes)),
+            escape(entry.licence),
+            "yes" if entry.commercial_use else "no",
+            escape(downloaded),
+            escape(", ".join(entry.defaults) or "-"),
+        )
+    out.print(table)
+    err.print(
+        f"[dim]Models are kept in {escape(str(download.cache_dir()))} (the Hugging Face cache, shared with "
+        "other tools). Download one with: textdrop models pull ID[/dim]"
+    )
+    return ExitCode.OK
+
+
+def _info(download: ModuleType, entry: ModelEntry) -> int:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    rows = [
+        ("id", entry.id),
+        ("title", entry.title),
+        ("family", entry.family),
+        ("parameters", entry.params),
+        ("licence", f"{entry.licence} (commercial use: {'yes' if entry.commercial_use else 'no'})"),
+        ("page size", f"{entry.page_size} px (longest side)"),
+        ("defaults", ", ".join(entry.defaults) or "-"),
+        ("source", entry.source or "-"),
+        ("notes", entry.notes or "-"),
+    ]
+    for backend in catalog.BACKENDS:
+        files = entry.files_for(backend)
+        name = BACKEND_NAMES[backend]
+        if files is None:
+            rows.append((name, "no build"))
+            continue
+        rows.append((name, f"{files.repo} (revision {files.revision})"))
+        if isinstance(files, catalog.GgufFiles):
+            rows.append(("  model", files.model))
+            rows.append(("  mmproj", files.mmproj))
+        else:
+            rows.append(("  files", " ".join(files.allow_patterns)))
+        rows.append(("  size", f"about {download.format_bytes(files.size_bytes)}"))
+        if download.is_downloaded(entry, backend):
+            local = download.locate(entry.id, backend)
+            rows.append(("  local", str(local.path)))
+            if local.mmproj is not None:
+                rows.append(("", str(local.mmproj)))
+        else:
+            rows.append(("  local", f"not downloaded (textdrop models pull {entry.id} --backend {backend})"))
+    for key, value in rows:
+        grid.add_row(escape(key), escape(value))
+    out.print(grid)
+    return ExitCode.OK
+
+
+__all__ = ["add_parsers", "default_backend", "run_models"]

@@ -1,0 +1,109 @@
+"""``textdrop doctor``: which backends are installed, which accelerator they can use, which models are
+downloaded, and what ``auto`` picks here and why."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from textdrop import __version__
+from textdrop.engine.backends.base import engine_class
+from textdrop.engine.errors import ExitCode
+
+PACKAGES = {"rapid": "rapidocr", "llama": "llama-cpp-python", "mlx": "mlx-vlm", "openai": "httpx"}
+"""The distribution that provides each backend's runtime (its version is reported)."""
+
+
+def _version(package: str) -> str | None:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _accelerator(name: str) -> str:
+    cls = engine_class(name)
+    probe = getattr(cls, "accelerator", None)
+    if probe is None or not cls.is_available():
+        return "-"
+    try:
+        return probe() or "CPU only"
+    except Exception as exc:  # a broken install must not break the report
+        return f"error: {exc}"
+
+
+def report() -> dict[str, Any]:
+    """Everything ``doctor`` prints, as a JSON-serialisable dict."""
+    from huggingface_hub import constants
+
+    from textdrop.engine.auto import choose
+    from textdrop.engine.catalog import CATALOG
+    from textdrop.engine.download import is_downloaded
+
+    backends = []
+    for name, package in PACKAGES.items():
+        cls = engine_class(name)
+        installed = cls.is_available()
+        backends.append(
+            {
+                "engine": name,
+                "installed": installed,
+                "version": _version(package),
+                "accelerator": _accelerator(name),
+                "hint": "" if installed else cls.install_hint,
+            }
+        )
+    downloaded = [
+        {"model": entry.id, "backend": backend}
+        for entry in CATALOG
+        for backend, files in (("llama", entry.gguf), ("mlx", entry.mlx))
+        if files is not None and is_downloaded(entry, backend)
+    ]
+    choice = choose()
+    return {
+        "textdrop": __version__,
+        "python": sys.version.split()[0],
+        "platform": f"{platform.system()} {platform.machine()}",
+        "backends": backends,
+        "hub_cache": str(constants.HF_HUB_CACHE),
+        "hub_offline": bool(constants.HF_HUB_OFFLINE),
+        "hub_endpoint": os.environ.get("HF_ENDPOINT") or constants.ENDPOINT,
+        "downloaded": downloaded,
+        "auto": choice.spec,
+        "auto_reasons": choice.reasons,
+    }
+
+
+def run_doctor(as_json: bool = False) -> int:
+    """Print the report (a table, or JSON with ``as_json``); returns :attr:`ExitCode.OK`."""
+    data = report()
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return ExitCode.OK
+    out = Console(highlight=False)
+    out.print(f"textdrop {data['textdrop']} · Python {data['python']} · {data['platform']}")
+    table = Table("engine", "installed", "version", "accelerator", "how to install", box=None)
+    for row in data["backends"]:
+        table.add_row(
+            row["engine"],
+            "yes" if row["installed"] else "no",
+            row["version"] or "-",
+            row["accelerator"],
+            row["hint"],
+        )
+    out.print(table)
+    offline = " (offline)" if data["hub_offline"] else ""
+    out.print(f"\nModels: Hugging Face cache {data['hub_cache']}{offline}, endpoint {data['hub_endpoint']}")
+    for item in data["downloaded"] or [{"model": "none downloaded (textdrop models list)", "backend": "-"}]:
+        out.print(f"  {item['model']}  [{item['backend']}]")
+    out.print(f"\nauto → [bold]{data['auto']}[/bold]")
+    for reason in data["auto_reasons"]:
+        out.print(f"  {reason}")
+    return ExitCode.OK

@@ -1,0 +1,164 @@
+"""llama.cpp through llama-cpp-python: a GGUF language model plus its mmproj (the vision encoder).
+
+Images go through ``MTMDChatHandler`` (llama.cpp's libmtmd), which takes the chat template from the GGUF.
+By default every layer and the mmproj are offloaded to the GPU when the build has one (CUDA, Metal,
+Vulkan): ``n_gpu_layers=-1``; a CPU-only build ignores it. A CUDA build is made with
+``CMAKE_ARGS="-DGGML_CUDA=on" pip install llama-cpp-python`` (README, "GPU").
+
+Stopping: llama.cpp calls an abort callback between compute steps; it returns True once
+:meth:`~textdrop.engine.backends.base.Engine.abort` was called, the decode then fails and the
+generation ends. The model stays loaded and usable.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import io
+import logging
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from textdrop.engine.errors import ModelError
+from textdrop.engine.vlm import Stream, VlmEngine, guess_family, model_label
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+
+class LlamaOptions(BaseModel):
+    """The ``[llama]`` table of config.toml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_gpu_layers: int = Field(
+        -1, ge=-1, description="Layers offloaded to the GPU: -1 all, 0 none (CPU-only builds ignore it)."
+    )
+    mmproj_on_gpu: bool = Field(True, description="Run the vision encoder (mmproj) on the GPU too.")
+    n_ctx: int = Field(
+        8192,
+        ge=1024,
+        le=131072,
+        description="Context in tokens: the image's tokens, the prompt and the answer.",
+    )
+    n_threads: int | None = Field(None, ge=1, description="CPU threads (default: llama.cpp's choice).")
+
+
+def _png_data_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class LlamaEngine(VlmEngine):
+    """A GGUF VLM on llama.cpp (CPU, CUDA or Metal)."""
+
+    name = "llama"
+    install_hint = "Install it with: pip install 'textdrop[llama]' (CUDA: see the README's GPU section)."
+    options_model = LlamaOptions
+
+    def __init__(self, model: str | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(model, options)
+        self._llm: Any = None
+        self._abort_callback: Any = None  # the ctypes callback must outlive the context
+
+    @classmethod
+    def is_available(cls) -> bool:
+        """True when ``llama_cpp`` is importable (not imported here)."""
+        return find_spec("llama_cpp") is not None
+
+    @classmethod
+    def accelerator(cls) -> str | None:
+        """``"GPU"`` when this llama.cpp build can offload layers (CUDA, Metal, Vulkan), else ``None``."""
+        import llama_cpp
+
+        return "GPU" if llama_cpp.llama_supports_gpu_offload() else None
+
+    def _load_model(self) -> None:
+        from textdrop.engine.catalog import default_entry
+        from textdrop.engine.download import locate
+
+        ref = self.model_ref or default_entry("llama").id
+        local = locate(ref, "llama")
+        import llama_cpp
+        from llama_cpp.llama_chat_format import MTMDChatHandler
+
+        _route_logs()
+        opts: LlamaOptions = self.options
+        try:
+            handler = MTMDChatHandler(
+                clip_model_path=str(local.mmproj), verbose=False, use_gpu=opts.mmproj_on_gpu
+            )
+            self._llm = llama_cpp.Llama(
+                model_path=str(local.path),
+                chat_handler=handler,
+                n_ctx=opts.n_ctx,
+                n_gpu_layers=opts.n_gpu_layers,
+                n_threads=opts.n_threads,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(
+                f"llama.cpp cannot load {local.path.name} with {local.mmproj.name if local.mmproj else '?'}: "
+                f"{exc}. The files may be incomplete (pull them again) or need a newer llama-cpp-python."
+            ) from exc
+        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self.aborted)
+        llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_callback, None)
+        self.model = model_label(ref)
+        self.family = local.family if local.family != "generic" else guess_family(local.path.name)
+        self.page_size = local.page_size
+
+    def _generate(self, image: Image.Image, prompt: str, *, max_tokens: int, temperature: float) -> Stream:
+        content = [
+            {"type": "image_url", "image_url": {"url": _png_data_url(image)}},
+            {"type": "text", "text": prompt},
+        ]
+        stream = self._llm.create_chat_completion(
+            messages=[{"role": "user", "content": content}],
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stream=True,
+        )
+        finish = "stop"
+        try:
+            for part in stream:
+                choice = part["choices"][0]
+                if text := choice["delta"].get("content"):
+                    yield text
+                finish = choice.get("finish_reason") or finish
+        finally:
+            stream.close()
+        return finish
+
+    def _close_model(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+            self._abort_callback = None
+
+
+_log_callback: Any = None  # the ctypes callback must live as long as the library
+
+
+def _route_logs() -> None:
+    """Send llama.cpp's and libmtmd's messages (``clip_encode: …`` on every image, context warnings) to
+    this module's logger at DEBUG instead of stderr, where they would interleave with textdrop's output
+    (``-v`` shows them)."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import llama_cpp
+    import llama_cpp.mtmd_cpp as mtmd
+
+    @llama_cpp.llama_log_callback
+    def forward(level: int, text: bytes, _data: ctypes.c_void_p) -> None:
+        log.debug("mtmd: %s", text.decode("utf-8", "replace").rstrip())
+
+    _log_callback = forward
+    llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
+    mtmd.mtmd_log_set(forward, ctypes.c_void_p(0))
+    mtmd.mtmd_helper_log_set(forward, ctypes.c_void_p(0))

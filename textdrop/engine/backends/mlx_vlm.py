@@ -1,0 +1,89 @@
+"""mlx-vlm: VLMs in MLX format, on Apple Silicon's GPU through Metal.
+
+On Linux the same code runs on the CPU when mlx is installed as ``mlx[cpu]`` (bare ``mlx`` does not
+import there); the tests use that, and ``auto`` never picks it there because it is slow.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from textdrop.engine.errors import ModelError
+from textdrop.engine.vlm import Stream, VlmEngine, guess_family, model_label
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+
+class MlxEngine(VlmEngine):
+    """An MLX VLM through mlx-vlm (Metal on Apple Silicon, CPU elsewhere)."""
+
+    name = "mlx"
+    install_hint = "Install it with: pip install 'textdrop[mlx]'."
+
+    def __init__(self, model: str | None = None, options: BaseModel | None = None) -> None:
+        super().__init__(model, options)
+        self._model: Any = None
+        self._processor: Any = None
+
+    @classmethod
+    def is_available(cls) -> bool:
+        """True when ``mlx_vlm`` and ``mlx`` are importable (not imported here)."""
+        return find_spec("mlx_vlm") is not None and find_spec("mlx") is not None
+
+    @classmethod
+    def accelerator(cls) -> str | None:
+        """``"Metal"`` on Apple Silicon, else ``None`` (mlx then runs on the CPU)."""
+        return "Metal" if sys.platform == "darwin" and platform.machine() == "arm64" else None
+
+    def _load_model(self) -> None:
+        from textdrop.engine.catalog import default_entry
+        from textdrop.engine.download import locate
+
+        ref = self.model_ref or default_entry("mlx").id
+        local = locate(ref, "mlx")
+        try:
+            from mlx_vlm import load
+
+            self._model, self._processor = load(str(local.path))
+        except (ValueError, OSError, KeyError) as exc:
+            raise ModelError(
+                f"mlx-vlm cannot load {local.path}: {exc}. The folder may be incomplete (pull it again) or "
+                "need a newer mlx-vlm."
+            ) from exc
+        self.model = model_label(ref)
+        self.family = local.family if local.family != "generic" else guess_family(local.path.name)
+        self.page_size = local.page_size
+
+    def _generate(self, image: Image.Image, prompt: str, *, max_tokens: int, temperature: float) -> Stream:
+        from mlx_vlm import stream_generate
+        from mlx_vlm.prompt_utils import apply_chat_template
+
+        formatted = apply_chat_template(self._processor, self._model.config, prompt, num_images=1)
+        finish = "stop"
+        for response in stream_generate(
+            self._model,
+            self._processor,
+            formatted,
+            image=[image],
+            max_tokens=max_tokens,
+            temperature=temperature,
+        ):
+            if response.text:
+                yield response.text
+            finish = response.finish_reason or finish
+        return finish
+
+    def _close_model(self) -> None:
+        self._model = self._processor = None
+        import mlx.core as mx
+
+        mx.clear_cache()
