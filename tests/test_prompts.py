@@ -18,7 +18,7 @@ OCR_ONLY = ("granite-docling", "paddleocr-vl", "lightonocr", "deepseek-ocr")
         ("granite-docling", "Convert this page to docling."),
         ("paddleocr-vl", "OCR:"),
         ("lightonocr", ""),
-        ("deepseek-ocr", "<image>\n<|grounding|>Convert the document to markdown."),
+        ("deepseek-ocr", "<|grounding|>Convert the document to markdown."),
     ],
 )
 def test_markdown_prompts_are_the_documented_ones_verbatim(family: str, prompt: str) -> None:
@@ -55,7 +55,7 @@ def test_nanonets_and_olmocr_prompts_carry_their_markup_instructions() -> None:
 @pytest.mark.parametrize(
     ("family", "prompt"),
     [
-        ("deepseek-ocr", "<image>\nFree OCR."),
+        ("deepseek-ocr", "Free OCR."),
         ("dots-ocr", "Extract the text content from this image."),
         ("qwen-vl", "Read all the text in the image."),
     ],

@@ -105,19 +105,38 @@ def test_runtime_error_falls_back_and_no_fallback_raises(engine: ScriptedVlm) ->
         recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(fallback=False))
 
 
-def test_blank_page_is_not_sent_to_the_vlm(engine: ScriptedVlm) -> None:
+def test_blank_page_keeps_no_vlm_text(engine: ScriptedVlm) -> None:
+    ScriptedVlm.scripts = [_words(100)]
+    ScriptedVlm.chunk_delay = 0.05  # 5 s: the survey of the page ends while the VLM is still talking
     page = recognize(Image.new("RGB", (800, 1000), "white"), engine=engine).pages[0]
-    assert ScriptedVlm.calls == []
+    assert page.markdown == "" and page.text == "" and any("blank" in note for note in page.notes)
+    assert ScriptedVlm.calls[0].closed and ScriptedVlm.calls[0].chunks_sent < 50, "the generation ran on"
+    assert len(ScriptedVlm.calls) == 1 and page.fallback is None
+
+
+def test_blank_page_answer_is_dropped_even_when_it_comes_first(engine: ScriptedVlm) -> None:
+    ScriptedVlm.scripts = [["Invented."]]  # done long before the detector has looked at the page
+    page = recognize(Image.new("RGB", (2000, 2000), "white"), engine=engine).pages[0]
     assert page.markdown == "" and any("blank" in note for note in page.notes)
 
 
+def _words(count: int) -> list[str]:
+    return [f"w{i} " for i in range(count)]  # no loop: every chunk differs
+
+
+def _cap_note(notes: list[str]) -> int:
+    return next(int(note.split()[-2]) for note in notes if "cap of" in note)
+
+
 def test_token_cap_scales_with_the_text_on_the_page(engine: ScriptedVlm) -> None:
-    recognize(PHOTOTEST, engine=engine)
-    recognize(Image.open(SAMPLES / "tess_8087_054_3B.tif"), engine=engine)  # a dense book page
-    sparse, dense = (call.max_tokens for call in ScriptedVlm.calls)
-    assert TOKENS_BASE < sparse < dense <= TOKENS_MAX
-    recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(max_tokens=77))
-    assert ScriptedVlm.calls[-1].max_tokens == 77
+    ScriptedVlm.scripts = [_words(TOKENS_MAX), _words(TOKENS_MAX), _words(TOKENS_MAX)]
+    sparse = recognize(PHOTOTEST, engine=engine).pages[0]
+    dense = recognize(Image.open(SAMPLES / "tess_8087_054_3B.tif"), engine=engine).pages[0]  # a book page
+    sparse_cap, dense_cap = _cap_note(sparse.notes), _cap_note(dense.notes)
+    assert TOKENS_BASE < sparse_cap < dense_cap < TOKENS_MAX
+    assert [len(p.markdown.split()) for p in (sparse, dense)] == [sparse_cap, dense_cap]
+    given = recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(max_tokens=77)).pages[0]
+    assert ScriptedVlm.calls[-1].chunks_sent == 77 and _cap_note(given.notes) == 77
     assert token_cap([]) == TOKENS_BASE and token_cap([(10_000, 10)] * 100) == TOKENS_MAX
 
 

@@ -76,7 +76,9 @@ def test_stream_abort_reuse_and_close(backend: str) -> None:
             SAMPLE, engine=engine, options=SHORT, on_text=lambda _, text: streamed.append(text)
         )
         assert streamed, "no text was streamed"
-        assert len(streamed) >= 2 and all(b.startswith(a) for a, b in itertools.pairwise(streamed))
+        assert all(b.startswith(a) for a, b in itertools.pairwise(streamed))
+        # llama.cpp streams token by token; mlx-vlm's detokenizer may hold text until a word ends
+        assert len(streamed) >= (2 if backend == "llama" else 1)
         assert result.pages[0].fallback is None
 
         def abort_on_first_chunk(_: int, __: str) -> None:

@@ -1145,7 +1145,6 @@ class RepetitionDetector:
         self._tail = ""
         self._offset = 0  # position of _tail[0] in the whole stream
         self._line = ""  # the current, unfinished line
-        self._line_start = 0
         self._last_line: str | None = None
         self._line_count = 0
         self._run_end = 0  # stream position after the first line of the current run of identical lines
@@ -1201,7 +1200,6 @@ class RepetitionDetector:
                     self.reason = f"the same line {self._line_count} times: {line[:60]!r}"
                     return True
             self._line = ""
-            self._line_start = position
         return False
 
     def _check_period(self) -> bool:

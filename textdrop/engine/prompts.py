@@ -76,11 +76,12 @@ LIGHTONOCR_PAGE = ""
 # https://github.com/deepseek-ai/DeepSeek-OCR (README "Prompts examples" and DeepSeek-OCR-vllm/config.py):
 #   document: <image>\n<|grounding|>Convert the document to markdown.
 #   without layouts: <image>\nFree OCR.
-# "<image>" marks where the image goes in DeepSeek's raw prompt format; OpenAI-compatible servers (vLLM,
-# SGLang: https://docs.sglang.io/basic_usage/deepseek_ocr.html) accept the text with it as well. The
+# "<image>\n" marks where the image goes in DeepSeek's raw prompt format. Every textdrop backend sends the
+# image as its own message part and the runtime's chat template places it, so the marker is left out
+# (docling's Ollama spec leaves it out too); a literal "<image>" would only reach the model as text. The
 # grounding prompt answers in Markdown interleaved with <|ref|>label<|/ref|><|det|>[[box]]<|/det|> tags.
-DEEPSEEK_OCR_MARKDOWN = "<image>\n<|grounding|>Convert the document to markdown."
-DEEPSEEK_OCR_FREE = "<image>\nFree OCR."
+DEEPSEEK_OCR_MARKDOWN = "<|grounding|>Convert the document to markdown."
+DEEPSEEK_OCR_FREE = "Free OCR."
 
 # --- dots.ocr -------------------------------------------------------------------------------------------
 # https://github.com/rednote-hilab/dots.ocr/blob/master/dots_ocr/utils/prompts.py

@@ -6,9 +6,11 @@ adds what desktop VLM tools lack (``docs/adr/005-vlm-guards.md``):
 
 1. **Page preparation**: the page is resized so its longest side is the size the model was trained on
    (its catalogue entry's ``page_size``), aspect ratio kept, enlarging at most :data:`MAX_UPSCALE` times.
-2. **Blank pages**: the embedded engine's text detector looks at the page first; a page where it finds no
-   text is not sent to the VLM, which would invent some.
-3. **Output-token cap** scaled to the text the detector found (:func:`token_cap`).
+2. **Blank pages**: the embedded engine's text detector surveys the page in a thread of its own while the
+   VLM starts (on a GPU machine the two run side by side). When it finds no text, the generation is
+   stopped (llama.cpp: inside its decode) and nothing the VLM said is kept: VLMs invent text on blank
+   pages.
+3. **Output-token cap** scaled to the text the survey found (:func:`token_cap`), counted on the stream.
 4. **Repetition loops**: the stream is watched as it arrives; a loop stops the generation and the page is
    retried at a higher temperature (:data:`ATTEMPT_TEMPERATURES`, as olmOCR does), then given up.
 5. **Fallback**: a page the VLM still fails on is read by the embedded engine; the page records why in
@@ -19,8 +21,10 @@ adds what desktop VLM tools lack (``docs/adr/005-vlm-guards.md``):
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -118,6 +122,18 @@ class VlmFailure(Exception):
     """One attempt at a page failed in a way a retry or the fallback may cure (a loop, an empty answer)."""
 
 
+class BlankPage(Exception):
+    """The embedded detector found no text on the page: whatever the VLM says about it is not kept."""
+
+
+def _cap_from(survey: concurrent.futures.Future[list[tuple[int, int]]]) -> int:
+    """The token cap for a finished survey (:data:`TOKENS_MAX` when the detector failed)."""
+    if survey.exception() is not None:
+        log.warning("the embedded detector failed on a page: %s", survey.exception())
+        return TOKENS_MAX
+    return token_cap(survey.result())
+
+
 class VlmEngine(Engine):
     """Base of the VLM backends. Subclasses implement :meth:`_load_model`, :meth:`_generate` and
     :meth:`_close_model`, and set :attr:`model`, :attr:`family` and :attr:`page_size` when loading.
@@ -135,6 +151,8 @@ class VlmEngine(Engine):
         self.family = "generic"
         """Prompt and post-processing family (:data:`textdrop.engine.catalog.FAMILIES`)."""
         self._embedded: RapidEngine | None = None
+        self._surveyor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._blank = threading.Event()
 
     # -- what a backend implements ---------------------------------------------------------------
 
@@ -149,9 +167,10 @@ class VlmEngine(Engine):
     def _generate(self, image: Image.Image, prompt: str, *, max_tokens: int, temperature: float) -> Stream:
         """Stream the model's answer to ``prompt`` about ``image`` (RGB, already prepared).
 
-        Stops promptly once :attr:`aborted` is set (between chunks at least; inside a long prompt or
-        image evaluation where the runtime allows it). Closing the generator early must free whatever
-        the generation holds.
+        ``max_tokens`` is the runtime's own limit; the engine enforces the page's cap by counting chunks.
+        Stops promptly once :attr:`halted` (between chunks at least, which the base class checks; inside a
+        long prompt or image evaluation where the runtime allows it). Closing the generator early must free
+        whatever the generation holds.
         """
         raise NotImplementedError
 
@@ -175,6 +194,9 @@ class VlmEngine(Engine):
             self._close_model()
             raise
         self._embedded = embedded
+        self._surveyor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix=f"textdrop-{self.name}-survey"
+        )
         log.info(
             "%s: %s loaded in %.1f s (family %s)",
             self.name,
@@ -186,6 +208,9 @@ class VlmEngine(Engine):
     def close(self) -> None:
         """Release the VLM and the embedded engine; :meth:`load` may be called again."""
         if self._embedded is not None:
+            assert self._surveyor is not None
+            self._surveyor.shutdown()
+            self._surveyor = None
             self._embedded.close()
             self._embedded = None
             self._close_model()
@@ -206,13 +231,40 @@ class VlmEngine(Engine):
             TextdropError: every attempt failed and ``options.fallback`` is off.
         """
         self.load()
-        assert self._embedded is not None
+        assert self._embedded is not None and self._surveyor is not None
         started = time.perf_counter()
         page = prepare_page(image, self.page_size)
-        lines = self._embedded.detect_lines(page)
-        if not lines:
-            return self._page(page, "", started, notes=["blank page: no text found, not sent to the VLM"])
-        cap = options.max_tokens or token_cap(lines)
+        self._blank.clear()
+        survey = self._surveyor.submit(self._embedded.detect_lines, page)
+        survey.add_done_callback(self._on_survey)
+        try:
+            return self._read(page, options, survey, started, on_text)
+        except BlankPage:
+            notes = ["blank page: the embedded detector found no text, so no VLM text was kept"]
+            return self._page(page, "", started, notes=notes)
+        finally:
+            concurrent.futures.wait([survey])  # the embedded engine is free again for the next use
+
+    @property
+    def halted(self) -> bool:
+        """True when the generation under way should stop: :meth:`abort`, or the page is blank."""
+        return self.aborted or self._blank.is_set()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _on_survey(self, survey: concurrent.futures.Future[list[tuple[int, int]]]) -> None:
+        if not survey.cancelled() and survey.exception() is None and not survey.result():
+            self._blank.set()
+
+    def _read(
+        self,
+        page: Image.Image,
+        options: RecognizeOptions,
+        survey: concurrent.futures.Future[list[tuple[int, int]]],
+        started: float,
+        on_text: Callable[[str], None] | None,
+    ) -> PageResult:
+        """The attempts at a page: retries, JSON validation, and the fallback when all fail."""
         prompt = build_prompt(
             self.family,
             options.mode,
@@ -222,20 +274,18 @@ class VlmEngine(Engine):
         )
         notes: list[str] = []
         json_retried = False
-        attempts = iter(ATTEMPT_TEMPERATURES)
-        for temperature in attempts:
+        for temperature in ATTEMPT_TEMPERATURES:
             try:
-                raw, finish = self._attempt(page, prompt, cap, temperature, on_text)
+                raw, cut_at = self._attempt(page, prompt, survey, options.max_tokens, temperature, on_text)
             except VlmFailure as exc:
                 notes.append(f"attempt at temperature {temperature}: {exc}")
                 log.info("%s: %s", self.name, notes[-1])
                 continue
-            if finish == "length":
-                notes.append(f"output cut at the cap of {cap} tokens")
+            if cut_at is not None:
+                notes.append(f"output cut at the cap of {cut_at} tokens")
             if options.mode != "json":
-                return self._page(
-                    page, clean(self.family, raw, options.mode), started, notes=notes, mode=options.mode
-                )
+                content = clean(self.family, raw, options.mode)
+                return self._page(page, content, started, notes=notes, mode=options.mode)
             data, problem = _parse_checked(clean(self.family, raw, "json"), options.json_schema)
             if problem is None:
                 return self._page(page, "", started, notes=notes, data=data)
@@ -243,50 +293,74 @@ class VlmEngine(Engine):
             if json_retried:
                 return self._page(page, raw, started, notes=notes, mode="text")
             json_retried = True  # one retry, at the next temperature
+        concurrent.futures.wait([survey])
         return self._fall_back(page, options, started, notes)
-
-    # -- internals -------------------------------------------------------------------------------
 
     def _attempt(
         self,
         page: Image.Image,
         prompt: str,
-        cap: int,
+        survey: concurrent.futures.Future[list[tuple[int, int]]],
+        max_tokens: int | None,
         temperature: float,
         on_text: Callable[[str], None] | None,
-    ) -> tuple[str, str]:
-        """One generation: (raw text, finish reason). Raises VlmFailure on a loop or an empty answer."""
+    ) -> tuple[str, int | None]:
+        """One generation: (raw text, the token cap it was cut at or ``None``).
+
+        The token cap is ``max_tokens`` when given, else :func:`token_cap` of the survey once it is in;
+        streamed chunks are counted against it (llama.cpp and mlx-vlm stream one token per chunk).
+
+        Raises:
+            VlmFailure: a loop, an empty answer, a runtime error.
+            BlankPage: the survey found no text on the page.
+            GenerationAborted: :meth:`abort` was called.
+        """
         detector = RepetitionDetector()
         parts: list[str] = []
-        stream = self._generate(page, prompt, max_tokens=cap, temperature=temperature)
-        finish = "stop"
+        cap = max_tokens
+        stream = self._generate(page, prompt, max_tokens=max_tokens or TOKENS_MAX, temperature=temperature)
+        cut_at = None
         try:
             while True:
-                if self.aborted:
-                    raise GenerationAborted(f"{self.name}: stopped by request")
+                self._check_halt()
+                if cap is None and survey.done():
+                    cap = _cap_from(survey)
+                if cap is not None and len(parts) >= cap:
+                    cut_at = cap
+                    break
                 try:
                     chunk = next(stream)
                 except StopIteration as stop:
-                    finish = stop.value or "stop"
+                    cut_at = (cap or TOKENS_MAX) if stop.value == "length" else None
                     break
                 parts.append(chunk)
                 if on_text is not None:
                     on_text("".join(parts))
                 if detector.feed(chunk):
                     raise VlmFailure(f"the output looped after {sum(map(len, parts))} characters")
-        except (GenerationAborted, VlmFailure):
+        except (GenerationAborted, VlmFailure, BlankPage):
             raise
         except Exception as exc:
-            if self.aborted:
-                raise GenerationAborted(f"{self.name}: stopped by request") from exc
+            self._check_halt()
             log.warning("%s: generation failed: %s", self.name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
             raise VlmFailure(f"the runtime failed: {exc}") from exc
         finally:
             stream.close()
+        concurrent.futures.wait([survey])  # a blank page's answer is never kept, however fast it came
+        self._check_halt()
+        if cap is None and len(parts) > (cap := _cap_from(survey)):  # it came faster than the survey
+            del parts[cap:]
+            cut_at = cap
         raw = "".join(parts)
         if not raw.strip():
             raise VlmFailure("the answer was empty")
-        return raw, finish
+        return raw, cut_at
+
+    def _check_halt(self) -> None:
+        if self.aborted:
+            raise GenerationAborted(f"{self.name}: stopped by request")
+        if self._blank.is_set():
+            raise BlankPage
 
     def _fall_back(
         self, page: Image.Image, options: RecognizeOptions, started: float, notes: list[str]

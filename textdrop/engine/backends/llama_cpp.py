@@ -106,7 +106,7 @@ class LlamaEngine(VlmEngine):
                 f"llama.cpp cannot load {local.path.name} with {local.mmproj.name if local.mmproj else '?'}: "
                 f"{exc}. The files may be incomplete (pull them again) or need a newer llama-cpp-python."
             ) from exc
-        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self.aborted)
+        self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self.halted)
         llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_callback, None)
         self.model = model_label(ref)
         self.family = local.family if local.family != "generic" else guess_family(local.path.name)
@@ -115,7 +115,7 @@ class LlamaEngine(VlmEngine):
     def _generate(self, image: Image.Image, prompt: str, *, max_tokens: int, temperature: float) -> Stream:
         content = [
             {"type": "image_url", "image_url": {"url": _png_data_url(image)}},
-            {"type": "text", "text": prompt},
+            *([{"type": "text", "text": prompt}] if prompt else []),  # LightOnOCR: the image alone
         ]
         stream = self._llm.create_chat_completion(
             messages=[{"role": "user", "content": content}],

@@ -149,7 +149,9 @@ class OpenAIEngine(VlmEngine):
                     "role": "user",
                     "content": [
                         {"type": "image_url", "image_url": {"url": _png_data_url(image)}},
-                        {"type": "text", "text": prompt},
+                        *(
+                            [{"type": "text", "text": prompt}] if prompt else []
+                        ),  # LightOnOCR: the image alone
                     ],
                 }
             ],
@@ -175,7 +177,7 @@ class OpenAIEngine(VlmEngine):
                 if last:
                     raise
                 log.info("%s: %s, retrying", self.name, exc)
-            if self.aborted:
+            if self.halted:
                 return "stop"
             time.sleep(opts.retry_seconds * 2**attempt * random.uniform(0.5, 1.0))
         return "stop"
