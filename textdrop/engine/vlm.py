@@ -2,7 +2,7 @@
 
 A backend (llama.cpp, mlx-vlm, an OpenAI-compatible server) only loads its model and streams the text
 it generates for one image and prompt (:meth:`VlmEngine._generate`). Around that, :class:`VlmEngine`
-adds what desktop VLM tools lack (``docs/adr/005-vlm-guards.md``):
+adds what desktop VLM tools lack (``docs/adr/005-vlm-engines.md``):
 
 1. **Page preparation**: the page is resized so its longest side is the size the model was trained on
    (its catalogue entry's ``page_size``), aspect ratio kept, enlarging at most :data:`MAX_UPSCALE` times.
