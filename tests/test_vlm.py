@@ -201,3 +201,13 @@ def test_pdf_pages_are_rendered_at_the_page_size() -> None:
     with open_source(buffer.getvalue(), page_size=1288) as document:
         page = next(document.pages())
     assert max(page.size) == 1288 and abs(page.width / page.height - 612 / 792) < 0.01
+
+
+def test_json_mode_on_a_transcription_model_says_so(
+    engine: ScriptedVlm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "family", "granite-docling")
+    ScriptedVlm.scripts = [['{"total": 1}']]
+    page = recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(mode="json")).pages[0]
+    assert page.data == {"total": 1}
+    assert any("trained to transcribe" in note for note in page.notes)

@@ -91,6 +91,7 @@ def test_stream_abort_reuse_and_close(backend: str) -> None:
     finally:
         engine.close()
     assert getattr(engine, "_llm", None) is None and getattr(engine, "_model", None) is None
+    assert not [t.name for t in threading.enumerate() if t.name.startswith(f"textdrop-{backend}-survey")]
 
 
 @needs_llama

@@ -27,17 +27,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-FAMILIES = (
-    "granite-docling",
-    "paddleocr-vl",
-    "lightonocr",
-    "deepseek-ocr",
-    "dots-ocr",
-    "nanonets-ocr",
-    "olmocr",
-    "qwen-vl",
-    "generic",
-)
+from textdrop.engine.catalog import FAMILIES
+
 """Model families: the keys that select a prompt here and a post-processor in ``postprocess``."""
 
 MODES = ("markdown", "text", "json")

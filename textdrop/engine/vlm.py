@@ -21,7 +21,9 @@ adds what desktop VLM tools lack (``docs/adr/005-vlm-engines.md``):
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
+import io
 import json
 import logging
 import threading
@@ -35,7 +37,7 @@ from pydantic import BaseModel
 from textdrop.engine.backends.base import Engine, GenerationAborted, RecognizeOptions
 from textdrop.engine.errors import TextdropError
 from textdrop.engine.postprocess import RepetitionDetector, clean, markdown_to_text, parse_json
-from textdrop.engine.prompts import build_prompt
+from textdrop.engine.prompts import INSTRUCTION_FOLLOWING, build_prompt
 from textdrop.engine.result import PageResult
 
 if TYPE_CHECKING:
@@ -106,6 +108,14 @@ def prepare_page(image: Image.Image, page_size: int | None) -> Image.Image:
         return image
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+
+
+def png_data_url(image: Image.Image) -> str:
+    """The page as a ``data:image/png;base64,…`` URL, the form chat-completion APIs take images in
+    (PNG: lossless; compression level 1, because the bytes only cross a pipe or a local socket)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def token_cap(lines: list[tuple[int, int]]) -> int:
@@ -273,6 +283,11 @@ class VlmEngine(Engine):
             custom=options.prompt,
         )
         notes: list[str] = []
+        if options.mode == "json" and not options.prompt and self.family not in INSTRUCTION_FOLLOWING:
+            notes.append(f"{self.family} models are trained to transcribe, not to follow instructions")
+            log.warning(
+                "%s: %s; JSON extraction may fail (choose an instruction model)", self.name, notes[-1]
+            )
         json_retried = False
         for temperature in ATTEMPT_TEMPERATURES:
             try:

@@ -12,9 +12,7 @@ generation ends. The model stays loaded and usable.
 
 from __future__ import annotations
 
-import base64
 import ctypes
-import io
 import logging
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
@@ -22,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from textdrop.engine.errors import ModelError
-from textdrop.engine.vlm import Stream, VlmEngine, guess_family, model_label
+from textdrop.engine.vlm import Stream, VlmEngine, guess_family, model_label, png_data_url
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -46,12 +44,6 @@ class LlamaOptions(BaseModel):
         description="Context in tokens: the image's tokens, the prompt and the answer.",
     )
     n_threads: int | None = Field(None, ge=1, description="CPU threads (default: llama.cpp's choice).")
-
-
-def _png_data_url(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 class LlamaEngine(VlmEngine):
@@ -114,7 +106,7 @@ class LlamaEngine(VlmEngine):
 
     def _generate(self, image: Image.Image, prompt: str, *, max_tokens: int, temperature: float) -> Stream:
         content = [
-            {"type": "image_url", "image_url": {"url": _png_data_url(image)}},
+            {"type": "image_url", "image_url": {"url": png_data_url(image)}},
             *([{"type": "text", "text": prompt}] if prompt else []),  # LightOnOCR: the image alone
         ]
         stream = self._llm.create_chat_completion(

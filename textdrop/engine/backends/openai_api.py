@@ -20,8 +20,6 @@ llama-server  http://localhost:8080/v1      ``llama-server -m model.gguf --mmpro
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 import os
@@ -32,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from textdrop.engine.errors import EngineUnavailableError, ModelError, TextdropError
-from textdrop.engine.vlm import Stream, VlmEngine, guess_family
+from textdrop.engine.vlm import Stream, VlmEngine, guess_family, png_data_url
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -75,12 +73,6 @@ class OpenAIOptions(BaseModel):
         if self.preset is not None and "base_url" not in self.model_fields_set:
             object.__setattr__(self, "base_url", PRESETS[self.preset])
         return self
-
-
-def _png_data_url(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 class OpenAIEngine(VlmEngine):
@@ -148,7 +140,7 @@ class OpenAIEngine(VlmEngine):
                 {
                     "role": "user",
                     "content": [
-                        {"type": "image_url", "image_url": {"url": _png_data_url(image)}},
+                        {"type": "image_url", "image_url": {"url": png_data_url(image)}},
                         *(
                             [{"type": "text", "text": prompt}] if prompt else []
                         ),  # LightOnOCR: the image alone
