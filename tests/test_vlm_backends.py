@@ -8,6 +8,7 @@ OpenAI-compatible backend against a real ``llama_cpp.server`` on 127.0.0.1. The 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import socket
 import subprocess
@@ -25,7 +26,7 @@ from textdrop.cli import run
 from textdrop.engine import recognize
 from textdrop.engine.backends.base import GenerationAborted, RecognizeOptions, create_engine
 from textdrop.engine.backends.openai_api import OpenAIOptions
-from textdrop.engine.sidecar import read_metadata
+from textdrop.engine.sidecar import read_metadata, write_sidecar
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GGUF_DIR = FIXTURES / "tiny-qwen2vl-gguf"
@@ -182,8 +183,11 @@ def test_openai_presets_set_the_base_url() -> None:
     )
 
 
-def test_openai_retries_a_server_error_then_streams(tmp_path: Path) -> None:
-    """A scripted HTTP server: the first request gets 503, the second a real event stream."""
+def test_openai_retries_a_server_error_then_streams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A scripted HTTP server: the first request gets 503, the second a real event stream. The API key
+    from the environment goes only into the Authorization header: not into logs, the result, a sidecar."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     requests: list[str] = []
@@ -218,11 +222,18 @@ def test_openai_retries_a_server_error_then_streams(tmp_path: Path) -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MY_SERVER_KEY", "sk-secret-123")
+    caplog.set_level(logging.DEBUG)
     try:
-        options = OpenAIOptions(base_url=f"http://127.0.0.1:{server.server_port}/v1", retry_seconds=0.01)
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        options = OpenAIOptions(base_url=url, retry_seconds=0.01, api_key_env="MY_SERVER_KEY")
         engine = create_engine("openai:m", {"openai": options})
         result = recognize(SAMPLE, engine=engine, options=SHORT)
     finally:
         server.shutdown()
     assert result.pages[0].markdown == "Hello world"
-    assert len(requests) == 2 and requests[0] == ""  # no key set: no Authorization header
+    assert requests == ["Bearer sk-secret-123"] * 2  # retried once after the 503
+    source = tmp_path / "scan.tif"
+    source.write_bytes(SAMPLE.read_bytes())
+    sidecar = write_sidecar(result, source, "json")
+    assert "sk-secret" not in caplog.text and "sk-secret" not in sidecar.read_text()
