@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml $(BIN)/activate
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(BIN)/activate
-	$(BIN)/pip install --quiet -e ".[dev,llama,mlx]"
+	$(BIN)/pip install --quiet -e ".[dev,llama,mlx,desktop]"
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,3 +44,38 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeEngine]]:
     FakeEngine.reset()
     yield FakeEngine
     FakeEngine.reset()
+
+
+@pytest.fixture(scope="session")
+def x_display() -> Iterator[object]:
+    """Xvfb with two screens and a system tray (``tests/helpers/display.py``), for the whole session.
+
+    ``DISPLAY`` and ``QT_QPA_PLATFORM=xcb`` are set for the test process, so the Qt application and
+    every child process run on it. Skips the test when the Debian packages are not installed.
+    """
+    from tests.helpers.display import missing_tools, start_display
+
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (Debian packages; .ci/run installs them)")
+    display = start_display()
+    saved = {key: os.environ.get(key) for key in ("DISPLAY", "QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    os.environ.update(DISPLAY=display.name, QT_QPA_PLATFORM="xcb")
+    os.environ.pop("WAYLAND_DISPLAY", None)
+    yield display
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    display.stop()
+
+
+@pytest.fixture(scope="session")
+def qapp(x_display: object, qapp_args: list[str]) -> Iterator[object]:
+    """pytest-qt's QApplication, created on the Xvfb display (overrides pytest-qt's own fixture)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([*qapp_args, "textdrop-tests"])
+    app.setQuitOnLastWindowClosed(False)
+    yield app

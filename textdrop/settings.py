@@ -49,6 +49,7 @@ import tomlkit.exceptions
 import tomlkit.items
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from textdrop.desktop.options import DesktopOptions
 from textdrop.engine.backends.base import RecognizeOptions
 from textdrop.engine.backends.llama_cpp import LlamaOptions
 from textdrop.engine.backends.openai_api import OpenAIOptions
@@ -77,6 +78,7 @@ class Settings(BaseModel):
     sidecar: SidecarOptions = Field(default_factory=SidecarOptions)
     watch: WatchOptions = Field(default_factory=WatchOptions)
     folders: list[FolderOptions] = Field(default_factory=list, description="The watched folders.")
+    desktop: DesktopOptions = Field(default_factory=DesktopOptions)
 
     def backends(self) -> dict[str, BaseModel]:
         """Backend settings by engine name, as :func:`create_engine` and :class:`JobQueue` take them."""

@@ -111,6 +111,8 @@ class FolderOptions(BaseModel):
     output: Path | None = Field(None, description="Folder for the sidecars; default: beside each file.")
     engine: str | None = Field(None, description="Engine for this folder; default: the configured one.")
     template: str | None = Field(None, description="Sidecar name template; default: the [sidecar] one.")
+    clipboard: bool = Field(False, description="Tray app: put each new result on the clipboard.")
+    notify: bool = Field(False, description="Tray app: show a notification for each new result.")
 
     @field_validator("path", "output")
     @classmethod
@@ -164,6 +166,8 @@ class FileEvent:
         message: the error message, for ``retry`` and ``failed``.
         seconds: OCR wall-clock seconds, for ``done``.
         pages: page count, for ``done`` and ``reused``.
+        markdown: the result's Markdown, for ``done`` and ``reused`` (the tray copies it for folders
+            with ``clipboard = true``).
     """
 
     path: Path
@@ -172,6 +176,7 @@ class FileEvent:
     message: str = ""
     seconds: float = 0.0
     pages: int = 0
+    markdown: str = ""
 
 
 def is_ignored(path: Path, root: Path) -> bool:
@@ -642,7 +647,9 @@ class WatchService:
             str(path), digest, sidecar=str(target), engine=result.engine, model=result.model, seconds=0.0
         )
         log.info("%s → %s (same content as a file read before)", file_label(path), file_label(target))
-        self.on_event(FileEvent(path, "reused", sidecar=target, pages=len(result.pages)))
+        self.on_event(
+            FileEvent(path, "reused", sidecar=target, pages=len(result.pages), markdown=result.markdown)
+        )
         return True
 
     # ----- results (job worker thread) --------------------------------------------------------------
@@ -696,7 +703,11 @@ class WatchService:
         )
         pages = len(result.pages)
         log.info("%s → %s (%d page(s), %.2f s)", file_label(path), file_label(target), pages, result.seconds)
-        self.on_event(FileEvent(path, "done", sidecar=target, seconds=result.seconds, pages=pages))
+        self.on_event(
+            FileEvent(
+                path, "done", sidecar=target, seconds=result.seconds, pages=pages, markdown=result.markdown
+            )
+        )
 
     def _changed(self, path: Path, stat: os.stat_result) -> bool:
         try:
