@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     ocr.add_argument("-e", "--engine", help="engine name, or 'auto' (default: from the config file)")
     ocr.add_argument("--force", action="store_true", help="recognise even files whose sidecar is up to date")
     ocr.add_argument("--dpi", type=int, help="PDF render resolution in dots per inch (default: 200)")
+    ocr.add_argument(
+        "--copy", action="store_true", help="also put the text on the clipboard (kept after exit)"
+    )
     vlm = ocr.add_argument_group("VLM engines (llama, mlx, openai)")
     vlm.add_argument("-m", "--model", help="catalogue id, local GGUF/MLX path, or the server's model name")
     vlm.add_argument(
@@ -70,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
 
+    tray = commands.add_parser("tray", help="run the tray app (drop window, capture hotkey, watched folders)")
+    tray.add_argument("--no-watch", action="store_true", help="do not watch the configured folders")
+    commands.add_parser("capture", help="drag a screen region; its text goes to the clipboard")
+
     doctor = commands.add_parser("doctor", help="show engines, accelerators, models and what 'auto' picks")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -87,8 +94,11 @@ def run(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command is None:
-        parser.print_help()
-        return ExitCode.USAGE
+        if _has_display():
+            args.command, args.no_watch = "tray", False
+        else:
+            parser.print_help()
+            return ExitCode.USAGE
     try:
         if args.command == "ocr":
             return _ocr(args)
@@ -100,6 +110,10 @@ def run(argv: list[str] | None = None) -> int:
             return cli_watch.run_status(args)
         if args.command == "models":
             return cli_models.run_models(args)
+        if args.command in ("tray", "capture"):
+            from textdrop.desktop.app import run_capture, run_tray
+
+            return run_tray(watch=not args.no_watch) if args.command == "tray" else run_capture()
         if args.command == "doctor":
             from textdrop.doctor import run_doctor
 
@@ -113,6 +127,16 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("Interrupted.")
         return ExitCode.INTERRUPTED
+
+
+def _has_display() -> bool:
+    """True where the tray app can show itself: a graphical session, and PySide6 installed."""
+    from importlib.util import find_spec
+
+    graphical = sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    return graphical and find_spec("PySide6") is not None
 
 
 def _fail(path: Path | None, exc: BaseException, verbose: bool) -> None:
@@ -212,6 +236,7 @@ def _ocr(args: argparse.Namespace) -> int:
     )
     tally = _Tally()
     waiting: deque[tuple[Path, Job]] = deque()
+    copied: list[str] = []
 
     def finish(item: Path, job: Job) -> None:
         try:
@@ -227,6 +252,8 @@ def _ocr(args: argparse.Namespace) -> int:
                     f"({pages} page{'s' if pages != 1 else ''}, {result.seconds:.1f} s)"
                 )
             tally.written += 1
+            if args.copy:
+                copied.append(result.markdown.strip())
         except TextdropError as exc:
             _fail(item, exc, args.verbose)
             tally.fail(exc.exit_code)
@@ -279,6 +306,15 @@ def _ocr(args: argparse.Namespace) -> int:
                 finish(*waiting.popleft())
         while waiting:
             finish(*waiting.popleft())
+    if copied:
+        from textdrop.desktop.clipboard import copy_text
+
+        try:
+            handler = copy_text("\n\n".join(copied))
+            err.print(f"Copied to the clipboard ({handler}).")
+        except TextdropError as exc:
+            _fail(None, exc, args.verbose)
+            tally.fail(exc.exit_code)
     if len(inputs) > 1 or tally.failed:
         verb = "printed" if args.stdout else "written"
         err.print(f"{tally.written} {verb}, {tally.skipped} up to date, {tally.failed} failed.")

@@ -32,6 +32,7 @@ from textdrop.settings import (
     ledger_path,
     load_settings,
     log_dir,
+    watch_lock_path,
 )
 from textdrop.watcher.ledger import Ledger, Status
 from textdrop.watcher.service import FileEvent, FolderOptions, WatchService, check_folders
@@ -94,7 +95,7 @@ def run_watch(args: argparse.Namespace) -> int:
     for name in {folder.engine for folder in folders if folder.engine} | {args.engine or settings.engine}:
         resolve_engine_name(name)
     data_dir().mkdir(parents=True, exist_ok=True)
-    lock = FileLock(data_dir() / "watch.lock")
+    lock = FileLock(watch_lock_path())
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -290,9 +291,9 @@ def _list_folders(settings: Settings) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     """``textdrop status``: whether a watcher runs, counts by status, the backlog and the last failures."""
-    lock = FileLock(data_dir() / "watch.lock")
+    lock = FileLock(watch_lock_path())
     running = False
-    if (data_dir() / "watch.lock").exists():
+    if watch_lock_path().exists():
         try:
             lock.acquire(timeout=0)
             lock.release()

@@ -118,6 +118,11 @@ def ledger_path() -> Path:
     return data_dir() / "ledger.sqlite3"
 
 
+def watch_lock_path() -> Path:
+    """The lock file that makes one folder watcher per user (``textdrop watch`` or the tray app)."""
+    return data_dir() / "watch.lock"
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read and validate the configuration file; defaults when it does not exist.
 
