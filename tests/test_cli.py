@@ -529,9 +529,22 @@ def test_invalid_config_file(cli: Cli, tmp_path: Path, textdrop_home: Path) -> N
     assert sorted(os.listdir(tmp_path)) == ["good.png"]
 
 
-def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_command_without_a_display_prints_help(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert run([]) == ExitCode.USAGE
     assert "usage: textdrop" in capsys.readouterr().out
+
+
+def test_no_command_on_a_display_starts_the_tray(monkeypatch: pytest.MonkeyPatch) -> None:
+    import textdrop.desktop.app
+
+    started: list[bool] = []
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(textdrop.desktop.app, "run_tray", lambda watch: started.append(watch) or ExitCode.OK)
+    assert run([]) == ExitCode.OK and started == [True]
 
 
 def test_error_line_is_not_wrapped_when_stderr_is_not_a_terminal(

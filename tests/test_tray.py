@@ -55,8 +55,12 @@ def tray(qapp: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     app.shutdown()
 
 
-def xclip_text() -> str:
-    return subprocess.run(["xclip", "-selection", "clipboard", "-o"], capture_output=True, text=True).stdout
+def xclip_text(qtbot: object) -> str:
+    """The clipboard as another X client sees it. Qt's loop keeps running meanwhile: if this process
+    owns the clipboard, xclip's request is answered by it (a blocking run would deadlock)."""
+    reader = subprocess.Popen(["xclip", "-selection", "clipboard", "-o"], stdout=subprocess.PIPE, text=True)
+    qtbot.waitUntil(lambda: reader.poll() is not None, timeout=5_000)  # type: ignore[attr-defined]
+    return reader.stdout.read() if reader.stdout else ""
 
 
 def test_second_launch_hands_its_request_to_the_running_tray(tray: object, qtbot: object) -> None:
@@ -109,9 +113,9 @@ def test_hotkey_capture_puts_the_text_on_the_clipboard(tray: object, qtbot: obje
     ):
         subprocess.run(["xdotool", *step], check=True)
         qtbot.wait(50)  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: "quick brown" in xclip_text(), timeout=30_000)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: bool(tray.recent), timeout=30_000)  # type: ignore[attr-defined]
     truth = " ".join(SAMPLE.with_suffix(".gt.txt").read_text().split())
-    got = " ".join(xclip_text().split())
+    got = " ".join(xclip_text(qtbot).split())
     assert Levenshtein.normalized_distance(got, truth) <= MAX_CER, got
     assert tray.shown and tray.shown[-1][0] == "Copied to the clipboard"  # type: ignore[attr-defined]
     assert tray.recent and "quick brown" in tray.recent[0].result.markdown  # type: ignore[attr-defined]
@@ -127,8 +131,8 @@ def test_gui_thread_stays_responsive_while_an_engine_works(
     from textdrop.engine.jobs import JobQueue
 
     monkeypatch.setitem(base.BUILTIN_ENGINES, "slow", "tests.helpers.fake_engines:SlowEngine")
-    monkeypatch.setattr(SlowEngine, "delay", 1.5)
     SlowEngine.reset()
+    monkeypatch.setattr(SlowEngine, "delay", 1.5)
     ticks: list[float] = []
     heartbeat = QTimer()
     heartbeat.timeout.connect(lambda: ticks.append(time.monotonic()))
@@ -160,3 +164,15 @@ def test_tray_menu_screenshot(tray: object, qtbot: object, tmp_path: Path) -> No
     assert menu.grab().save(str(path)) and path.stat().st_size > 1000
     menu.close()
     assert tray.tray.isVisible()  # type: ignore[attr-defined]
+
+
+def test_ocr_copy_leaves_the_text_on_the_clipboard(
+    qtbot: object, tmp_path: Path, fake_engine: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from textdrop.cli import run
+
+    source = tmp_path / "scan.tif"
+    source.write_bytes(SAMPLE.read_bytes())
+    assert run(["ocr", str(source), "--engine", "fake", "--copy"]) == 0
+    assert "Copied to the clipboard (xclip)" in capsys.readouterr().err
+    assert xclip_text(qtbot).strip() == "fake page 640x480"

@@ -17,17 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
-from PySide6.QtCore import QBuffer, QIODevice, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
-from textdrop.desktop.bridge import JobBridge
+from textdrop.desktop.bridge import JobBridge, png_bytes
 from textdrop.desktop.instance import InstanceServer
 from textdrop.engine.errors import ExitCode, TextdropError
 from textdrop.engine.jobs import JobQueue, Priority
 from textdrop.settings import Settings, data_dir, ledger_path, load_settings, watch_lock_path
 
 if TYPE_CHECKING:
+    from textdrop.engine.backends.base import RecognizeOptions
     from textdrop.engine.result import OcrResult
     from textdrop.watcher.service import FileEvent, WatchService
 
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 RECENT = 10
 """Results kept in the Recent results menu."""
+
+MENU_CLOSE_MS = 150
+"""Milliseconds between choosing Capture region in the menu and freezing the screens (the menu fades)."""
 
 
 @dataclass
@@ -62,12 +66,10 @@ def tray_icon(busy: bool = False) -> QIcon:
     return QIcon(pixmap)
 
 
-def png_bytes(image: QImage) -> bytes:
-    """A QImage as PNG file bytes (what the job queue takes for image data)."""
-    buffer = QBuffer()
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")
-    return bytes(buffer.data().data())
+def capture_options(settings: Settings) -> RecognizeOptions:
+    """Recognition options for a screen capture: the configured ones, minus page orientation detection
+    (what is on a screen is upright; skipping the direction classifier saves about 50 ms a capture)."""
+    return settings.recognize.model_copy(update={"detect_orientation": False})
 
 
 class TrayApp(QObject):
@@ -190,11 +192,17 @@ class TrayApp(QObject):
         self._capture = CaptureSession(self)
         self._capture.captured.connect(self._captured)
         self._capture.cancelled.connect(self._capture_ended)
+        self._capture.failed.connect(self._capture_failed)
         self._capture.start()
+
+    def _capture_failed(self, message: str) -> None:
+        self._capture_ended()
+        self.notifier.show("textdrop: the screen could not be captured", message, error=True)
 
     def _captured(self, image: QImage) -> None:
         self._capture_ended()
-        job_id = self.bridge.submit(png_bytes(image), priority=Priority.INTERACTIVE)
+        options = capture_options(self.settings)
+        job_id = self.bridge.submit(png_bytes(image), priority=Priority.INTERACTIVE, options=options)
         self._pending[job_id] = "capture"
 
     def _capture_ended(self) -> None:
@@ -250,7 +258,10 @@ class TrayApp(QObject):
         self._apply_hotkey()
         if self._watch_enabled:
             self._restart_watcher()
+        if self._drop_window is not None:
+            self._drop_window.template = settings.sidecar.template
         if engine_changed:
+            self.bridge.engine = settings.engine
             log.info("engine for new jobs: %s", settings.engine)
         self._build_menu()
 
@@ -362,7 +373,7 @@ class TrayApp(QObject):
         self.hotkey.stop()
         usable, why = self.hotkey.available()
         if not usable or not self.hotkey.start(self.settings.desktop.hotkey):
-            log.warning("no global hotkey: %s", why)
+            log.warning("no global hotkey: %s", why or self.hotkey.error)
 
     def _engine_loaded(self, future: Any) -> None:
         """Called in the worker thread when the default engine loaded (or failed to)."""
@@ -384,7 +395,10 @@ class TrayApp(QObject):
             shortcut = display_hotkey(self.settings.desktop.hotkey)
         except ValueError:
             shortcut = self.settings.desktop.hotkey
-        self._action(menu, f"Capture region\t{shortcut}", self.capture)
+        # after the menu has closed, or the frozen screens would show it
+        self._action(
+            menu, f"Capture region\t{shortcut}", lambda: QTimer.singleShot(MENU_CLOSE_MS, self.capture)
+        )
         self._action(menu, "Open drop window", self.show_drop_window)
         self._action(menu, "OCR image on clipboard", self.ocr_clipboard)
         recent = menu.addMenu("Recent results")
@@ -499,8 +513,12 @@ def run_capture() -> int:
     bridge.finished.connect(finished)
     bridge.failed.connect(failed)
     session = CaptureSession()
-    session.captured.connect(lambda image: bridge.submit(png_bytes(image), priority=Priority.INTERACTIVE))
+    options = capture_options(settings)
+    session.captured.connect(
+        lambda image: bridge.submit(png_bytes(image), priority=Priority.INTERACTIVE, options=options)
+    )
     session.cancelled.connect(app.quit)
+    session.failed.connect(lambda message: failed(0, message))
     with queue:  # the worker loads the engine while the user selects
         QTimer.singleShot(0, session.start)
         app.exec()

@@ -13,7 +13,8 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Signal
+from PySide6.QtGui import QImage
 
 from textdrop.engine.errors import TextdropError
 from textdrop.engine.jobs import Job, JobQueue, Priority
@@ -22,6 +23,24 @@ if TYPE_CHECKING:
     from textdrop.engine.backends.base import RecognizeOptions
 
 log = logging.getLogger(__name__)
+
+
+def png_bytes(image: QImage) -> bytes:
+    """``image`` as the bytes of a PNG file, which is how image data (a capture, a drop, the clipboard)
+    is submitted as a job. Safe in a worker thread (QImage is reentrant).
+
+    Raises:
+        TextdropError: Qt could not encode the image.
+    """
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buffer, "PNG"):
+        raise TextdropError(
+            f"A {image.width()}x{image.height()} image could not be encoded as PNG; try again."
+        )
+    buffer.close()
+    return bytes(data.data())
 
 
 class JobBridge(QObject):
@@ -46,6 +65,9 @@ class JobBridge(QObject):
     def __init__(self, queue: JobQueue, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.queue = queue
+        self.engine: str | None = None
+        """Engine spec for jobs submitted without one (``None``: the queue's default); the tray sets it
+        when the settings change, so a new engine applies without a restart."""
         self._ids = itertools.count(1)
         self._jobs: dict[int, Job] = {}
 
@@ -66,7 +88,7 @@ class JobBridge(QObject):
             job = self.queue.submit(
                 source,
                 priority=priority,
-                engine=engine,
+                engine=engine or self.engine,
                 options=options,
                 on_start=lambda _job: self.started.emit(job_id),
                 on_page=lambda done, total: self.progress.emit(job_id, done, total),

@@ -1,0 +1,442 @@
+"""The settings dialog, on the Xvfb display: saving through edit_settings, validation, model downloads and
+start at login."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QDialog, QFileDialog
+
+from tests.conftest import write_config
+from textdrop.desktop import settings_dialog
+from textdrop.desktop.settings_dialog import (
+    DownloadCancelled,
+    SettingsDialog,
+    autostart_path,
+    set_start_at_login,
+)
+from textdrop.engine import download
+from textdrop.settings import config_path, load_settings
+
+pytestmark = pytest.mark.gui
+
+CONFIG = """\
+# textdrop settings, edited by hand
+engine = "auto"  # the best one here
+
+[desktop]
+# the tray app
+notify = true
+
+[[folders]]
+# the scanner drops files here
+path = "{scans}"
+settle_seconds = 7
+
+[[folders]]
+path = "{shots}"
+"""
+
+
+def screenshots(tmp_path: Path) -> Path:
+    """The folder for screenshots: ``$TEXTDROP_SCREENSHOTS`` or the test's tmp_path."""
+    folder = Path(os.environ.get("TEXTDROP_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    scans, shots = tmp_path / "Scans", tmp_path / "Screenshots"
+    scans.mkdir()
+    shots.mkdir()
+    return scans, shots
+
+
+@pytest.fixture
+def configured(textdrop_home: Path, folders: tuple[Path, Path]) -> Path:
+    """A hand-written config.toml with comments and two watched folders."""
+    scans, shots = folders
+    return write_config(textdrop_home, CONFIG.format(scans=scans, shots=shots))
+
+
+@pytest.fixture
+def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private XDG_CONFIG_HOME, so start at login never touches the real autostart folder."""
+    folder = tmp_path / "xdg-config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture
+def dialog(qtbot, xdg: Path) -> SettingsDialog:
+    dialog = SettingsDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+@pytest.fixture
+def no_real_hotkey_parser(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A stand-in for ``textdrop.desktop.capture.hotkey``: accepts hotkeys with a ``+``, records them."""
+    seen: list[str] = []
+
+    def parse_hotkey(text: str) -> object:
+        seen.append(text)
+        if "+" not in text:
+            raise ValueError("use keys joined by '+', such as <ctrl>+<alt>+t")
+        return text
+
+    module = types.ModuleType("textdrop.desktop.capture.hotkey")
+    module.parse_hotkey = parse_hotkey  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "textdrop.desktop.capture.hotkey", module)
+    return seen
+
+
+def test_save_writes_the_changes_and_keeps_comments(
+    configured: Path, folders: tuple[Path, Path], dialog: SettingsDialog, qtbot, no_real_hotkey_parser
+) -> None:
+    scans, shots = folders
+    assert dialog.engine_combo.currentText() == "auto" and not dialog.model_edit.isEnabled()
+    assert dialog.folder_table.rowCount() == 2
+    assert dialog.notify_check.isChecked()
+
+    dialog.engine_combo.setCurrentText("llama")
+    assert dialog.model_edit.isEnabled() and dialog.backend() == "llama"
+    dialog.model_edit.setText("granite-docling-258m")
+    dialog.hotkey_edit.setText("<ctrl>+<shift>+o")
+    dialog.template_edit.setText("{stem}.ocr.{ext}")
+    dialog.copy_check.setChecked(False)
+    dialog._check(1, 1).setChecked(True)  # Screenshots: copy to clipboard
+    dialog._check(1, 2).setChecked(True)  # Screenshots: notify
+    inbox = scans.parent / "Inbox"
+    inbox.mkdir()
+    assert dialog.add_folder(inbox) is not None
+    assert dialog.add_folder(scans) is None and "already watched" in dialog.error_label.text()
+
+    with qtbot.waitSignal(dialog.saved) as signal:
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert no_real_hotkey_parser == ["<ctrl>+<shift>+o"]
+
+    settings = load_settings()
+    assert signal.args[0] == settings
+    assert settings.engine == "llama:granite-docling-258m"
+    assert settings.desktop.hotkey == "<ctrl>+<shift>+o"
+    assert settings.desktop.copy_results is False
+    assert settings.desktop.notify is True
+    assert settings.sidecar.template == "{stem}.ocr.{ext}"
+    assert [folder.path for folder in settings.folders] == [scans, shots, inbox]
+    assert settings.folders[0].settle_seconds == 7  # the keys the dialog does not show are kept
+    assert (settings.folders[0].clipboard, settings.folders[0].notify) == (False, False)
+    assert (settings.folders[1].clipboard, settings.folders[1].notify) == (True, True)
+
+    text = configured.read_text(encoding="utf-8")
+    for comment in ("# textdrop settings, edited by hand", "# the best one here", "# the tray app"):
+        assert comment in text
+    assert "# the scanner drops files here" in text
+    assert "start_at_login" not in text  # unchanged values are not written
+    assert dialog.settings == settings
+
+
+def test_removing_a_folder_and_unticking_its_options(
+    configured: Path, folders: tuple[Path, Path], qtbot, xdg: Path
+) -> None:
+    scans, shots = folders
+    configured.write_text(
+        configured.read_text(encoding="utf-8") + "clipboard = true\nnotify = true\n", encoding="utf-8"
+    )
+    dialog = SettingsDialog()
+    qtbot.addWidget(dialog)
+    assert dialog._check(1, 1).isChecked() and dialog._check(1, 2).isChecked()
+    dialog._check(1, 2).setChecked(False)
+    dialog.folder_table.selectRow(0)
+    qtbot.mouseClick(dialog.remove_folder_button, Qt.MouseButton.LeftButton)
+    assert dialog.folder_table.rowCount() == 1
+    assert dialog.save() is not None
+
+    settings = load_settings()
+    assert [(f.path, f.clipboard, f.notify) for f in settings.folders] == [(shots, True, False)]
+    text = configured.read_text(encoding="utf-8")
+    assert "notify = true\n" in text.split("[[folders]]")[0]  # the [desktop] one stays
+    assert str(scans) + '"' not in text
+    assert "# textdrop settings, edited by hand" in text
+
+
+def test_add_folder_button_uses_the_folder_dialog(dialog: SettingsDialog, qtbot, tmp_path: Path, monkeypatch):
+    chosen = tmp_path / "Chosen"
+    chosen.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: str(chosen))
+    qtbot.mouseClick(dialog.add_folder_button, Qt.MouseButton.LeftButton)
+    assert [folder.path for folder in dialog.folders()] == [chosen]
+    assert dialog.folder_table.item(0, 0).text() == str(chosen)
+
+
+def test_invalid_template_shows_an_error_and_saves_nothing(
+    configured: Path, dialog: SettingsDialog, qtbot
+) -> None:
+    before = configured.read_text(encoding="utf-8")
+    dialog.template_edit.setText("{stem}.md")
+    dialog.copy_check.setChecked(False)
+    with qtbot.assertNotEmitted(dialog.saved):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible()
+    assert dialog.error_label.isVisible() and "{ext}" in dialog.error_label.text()
+    assert configured.read_text(encoding="utf-8") == before
+
+    dialog.template_edit.setText("{stem}.ocr.{ext}")  # fixed: saves, and the error goes away
+    with qtbot.waitSignal(dialog.saved):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert not dialog.error_label.isVisible()
+    assert load_settings().sidecar.template == "{stem}.ocr.{ext}"
+
+
+def test_invalid_hotkey_shows_the_parser_message(
+    dialog: SettingsDialog, qtbot, no_real_hotkey_parser
+) -> None:
+    dialog.hotkey_edit.setText("F13")
+    with qtbot.assertNotEmitted(dialog.saved):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.error_label.text() == "Capture hotkey: use keys joined by '+', such as <ctrl>+<alt>+t"
+    assert not config_path().exists()
+
+
+def test_hotkeys_go_through_the_real_parser(dialog: SettingsDialog, qtbot) -> None:
+    pytest.importorskip("textdrop.desktop.capture.hotkey")
+    from textdrop.desktop.options import DesktopOptions
+
+    assert settings_dialog.check_hotkey(DesktopOptions().hotkey) == (DesktopOptions().hotkey, None)
+    dialog.hotkey_edit.setText("t")  # would fire while typing
+    assert dialog.save() is None
+    assert dialog.error_label.text().startswith("Capture hotkey: 't'")
+    dialog.hotkey_edit.setText("<CTRL>+<shift>+O")
+    assert dialog.save() is not None
+    assert load_settings().desktop.hotkey == "<ctrl>+<shift>+o"  # saved in canonical form
+
+
+def test_broken_config_is_reported_and_left_alone(textdrop_home: Path, qtbot, xdg: Path) -> None:
+    path = write_config(textdrop_home, "engine = \n")
+    dialog = SettingsDialog()
+    qtbot.addWidget(dialog)
+    assert "Cannot read the configuration file" in dialog.error_label.text()
+    dialog.copy_check.setChecked(False)
+    assert dialog.save() is None
+    assert "Cannot read the configuration file" in dialog.error_label.text()
+    assert path.read_text(encoding="utf-8") == "engine = \n"
+
+
+def test_cancel_discards_the_edits(configured: Path, dialog: SettingsDialog) -> None:
+    dialog.engine_combo.setCurrentText("rapid")
+    dialog.hotkey_edit.setText("<ctrl>+q")
+    dialog.reject()
+    assert dialog.engine_combo.currentText() == "auto"
+    assert dialog.hotkey_edit.text() == "<ctrl>+<alt>+t"
+    assert load_settings().engine == "auto"
+
+
+# -- the model catalogue ----------------------------------------------------------------------------------
+
+
+class FakePull:
+    """Stands in for download.pull: reports progress in ten steps, ``pause`` seconds apart."""
+
+    def __init__(self, pause: float = 0.03) -> None:
+        self.pause = pause
+        self.reported: list[int] = []
+        self.finished: set[str] = set()
+        self.threads: list[str] = []
+        self.held = False
+        self.steps = threading.Semaphore(0)
+        """With :attr:`held`, each step waits for a release of this semaphore."""
+
+    def __call__(self, entry, backend, *, progress=None):
+        self.threads.append(threading.current_thread().name)
+        total = 10 * 1_000_000_000  # above 2**31: the signal must carry big numbers
+        for step in range(11):
+            if self.held and not self.steps.acquire(timeout=5):
+                raise TimeoutError("the test never released the next step")
+            done = step * total // 10
+            self.reported.append(done)
+            progress(done, total)
+            time.sleep(self.pause)
+        self.finished.add(entry.id)
+        return object()
+
+    def is_downloaded(self, entry, backend) -> bool:
+        return entry.id in self.finished
+
+
+@pytest.fixture
+def fake_pull(monkeypatch: pytest.MonkeyPatch) -> FakePull:
+    pull = FakePull()
+    monkeypatch.setattr(download, "pull", pull)
+    monkeypatch.setattr(download, "is_downloaded", pull.is_downloaded)
+    monkeypatch.setattr(download, "memory_warning", lambda entry, backend: f"{entry.id} is big for {backend}")
+    return pull
+
+
+def heartbeat() -> tuple[QTimer, list[float]]:
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start()
+    return timer, ticks
+
+
+def test_download_reports_progress_and_marks_the_model(dialog: SettingsDialog, qtbot, fake_pull) -> None:
+    dialog.tabs.setCurrentIndex(1)
+    dialog.backend_combo.setCurrentIndex(dialog.backend_combo.findData("llama"))
+    assert dialog.select_entry("granite-docling-258m")
+    row = [entry.id for entry in dialog.entries()].index("granite-docling-258m")
+    assert dialog.model_table.item(row, 5).text() == "no"
+    assert dialog.model_table.item(row, 2).text() == "380 MB"
+    assert dialog.model_table.item(row, 3).text() == "Apache-2.0"
+    assert dialog.model_table.item(row, 4).text() == "yes"  # commercial use
+    assert "default" in dialog.model_table.item(row, 0).text()
+    qtbot.waitUntil(lambda: dialog.warning_label.text() == "granite-docling-258m is big for llama")
+
+    values: list[int] = []
+    dialog.download_progress.valueChanged.connect(values.append)
+    timer, ticks = heartbeat()
+    try:
+        with qtbot.waitSignal(dialog.download_finished, timeout=10_000) as signal:
+            qtbot.mouseClick(dialog.download_button, Qt.MouseButton.LeftButton)
+            assert dialog.downloading == "granite-docling-258m"
+            assert not dialog.download_button.isEnabled() and dialog.cancel_download_button.isEnabled()
+    finally:
+        timer.stop()
+    assert signal.args == ["granite-docling-258m"]
+    assert fake_pull.threads and fake_pull.threads[0] != threading.main_thread().name
+    assert dialog.download_progress.value() == 100
+    assert 50 in values or any(0 < v < 100 for v in values)  # it moved in steps, not in one jump
+    assert len(ticks) >= 20  # the GUI thread kept running during the 0.3 s download
+    assert dialog.model_table.item(row, 5).text() == "yes"
+    assert "Downloaded granite-docling-258m" in dialog.download_status.text()
+    assert dialog.downloading is None and dialog.download_button.isEnabled()
+
+    qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert dialog.engine_spec() == "llama:granite-docling-258m"
+
+
+def test_cancel_stops_a_download(dialog: SettingsDialog, qtbot, fake_pull) -> None:
+    fake_pull.pause = 0.0
+    fake_pull.held = True  # each step waits until the test releases it
+    dialog.backend_combo.setCurrentIndex(dialog.backend_combo.findData("mlx"))
+    assert dialog.select_entry("qwen3-vl-2b")
+    assert dialog.start_download()
+    assert not dialog.start_download()  # one at a time
+    fake_pull.steps.release(4)  # 0 %, 10 %, 20 %, 30 %
+    qtbot.waitUntil(lambda: dialog.download_progress.value() == 30, timeout=5_000)
+    qtbot.mouseClick(dialog.cancel_download_button, Qt.MouseButton.LeftButton)
+    assert "Cancelling" in dialog.download_status.text()
+    fake_pull.steps.release(7)  # the rest: the next progress report must raise
+    qtbot.waitUntil(lambda: dialog.downloading is None, timeout=5_000)
+    assert "cancelled" in dialog.download_status.text()
+    assert dialog.download_progress.value() == 0
+    assert fake_pull.reported[-1] == 4 * 1_000_000_000  # the first report after Cancel raised
+    assert "qwen3-vl-2b" not in fake_pull.finished
+    row = [entry.id for entry in dialog.entries()].index("qwen3-vl-2b")
+    assert dialog.model_table.item(row, 5).text() == "no"
+
+
+def test_download_failure_is_shown(dialog: SettingsDialog, qtbot, monkeypatch) -> None:
+    def pull(entry, backend, *, progress=None):
+        raise download.DownloadError("The hub cannot be reached; try again later.")
+
+    monkeypatch.setattr(download, "pull", pull)
+    monkeypatch.setattr(download, "memory_warning", lambda entry, backend: None)
+    assert dialog.select_entry("granite-docling-258m")
+    dialog.start_download()
+    qtbot.waitUntil(lambda: dialog.downloading is None, timeout=5_000)
+    assert dialog.download_status.text() == "The hub cannot be reached; try again later."
+
+
+def test_progress_callback_raises_once_cancelled(dialog: SettingsDialog, qtbot, monkeypatch) -> None:
+    raised: list[BaseException] = []
+
+    def pull(entry, backend, *, progress=None):
+        progress(1, 10)
+        dialog._abort.set()  # what Cancel does, from the worker's point of view
+        try:
+            progress(2, 10)
+        except DownloadCancelled as exc:
+            raised.append(exc)
+            raise
+
+    monkeypatch.setattr(download, "pull", pull)
+    assert dialog.select_entry("granite-docling-258m")
+    dialog.start_download()
+    qtbot.waitUntil(lambda: dialog.downloading is None, timeout=5_000)
+    assert len(raised) == 1 and "cancelled" in dialog.download_status.text()
+
+
+# -- start at login ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG autostart is for Linux desktops")
+def test_start_at_login_writes_and_removes_the_autostart_entry(xdg: Path, qtbot) -> None:
+    path = xdg / "autostart" / "textdrop.desktop"
+    assert autostart_path() == path
+    assert set_start_at_login(True) == path
+    entry = path.read_text(encoding="utf-8")
+    assert entry.startswith("[Desktop Entry]\n") and "Type=Application" in entry
+    exec_line = next(line for line in entry.splitlines() if line.startswith("Exec="))
+    assert exec_line.endswith(" tray")
+    assert set_start_at_login(False) == path and not path.exists()
+    assert set_start_at_login(False) == path  # already gone: fine
+
+    dialog = SettingsDialog()
+    qtbot.addWidget(dialog)
+    dialog.login_check.setChecked(True)
+    assert dialog.save() is not None
+    assert path.is_file() and load_settings().desktop.start_at_login is True
+    dialog.login_check.setChecked(False)
+    assert dialog.save() is not None
+    assert not path.exists() and load_settings().desktop.start_at_login is False
+
+
+def test_exec_quoting_follows_the_desktop_entry_spec() -> None:
+    quote = settings_dialog._exec_quote
+    assert quote("/usr/bin/textdrop") == "/usr/bin/textdrop"
+    assert quote("/home/a b/venv/bin/python") == '"/home/a b/venv/bin/python"'
+    assert quote('/x/"$y`\\') == '"/x/\\"\\$y\\`\\\\"'
+    assert quote("100%") == "100%%"
+
+
+def test_start_at_login_elsewhere_only_saves_the_option(monkeypatch, xdg: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert set_start_at_login(True) is None
+    assert not (xdg / "autostart").exists()
+
+
+# -- screenshots ----------------------------------------------------------------------------------------
+
+
+def test_screenshots_of_the_dialog(
+    configured: Path, dialog: SettingsDialog, qtbot, tmp_path: Path, fake_pull
+) -> None:
+    folder = screenshots(tmp_path)
+    dialog.resize(780, 540)
+    dialog._check(1, 1).setChecked(True)
+    qtbot.wait(50)
+    for index, name in enumerate(("general", "models", "folders")):
+        dialog.tabs.setCurrentIndex(index)
+        if name == "models":
+            dialog.backend_combo.setCurrentIndex(dialog.backend_combo.findData("llama"))
+            dialog.select_entry("granite-docling-258m")
+            dialog.download_progress.setValue(42)
+            dialog.download_status.setText("Downloading granite-docling-258m: 160 MB of 380 MB")
+            qtbot.waitUntil(lambda: dialog.warning_label.isVisible())
+        qtbot.wait(50)
+        image = dialog.grab()
+        assert image.width() >= 700
+        assert image.save(str(folder / f"settings_{name}.png"))

@@ -1,0 +1,367 @@
+"""The global capture hotkey: pynput listens in its own thread; we hear it as a Qt signal.
+
+Hotkeys use pynput's syntax: keys joined by ``+``, special keys in angle brackets, e.g. ``<ctrl>+<alt>+t``
+or ``<cmd>+<shift>+2`` (:func:`parse_hotkey` checks it; :func:`display_hotkey` writes it for menus).
+
+Where global hotkeys cannot work, :meth:`HotkeyListener.available` says why and what to do instead:
+
+- **Wayland**: apps cannot grab keys; bind a desktop shortcut to ``textdrop capture``.
+- **macOS**: the app needs the Accessibility permission (and Screen Recording, for the capture itself).
+- **X11**: pynput reads keys through the X server's RECORD extension, which must be present.
+
+pynput is imported only when needed: importing it without a reachable X server raises ImportError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+from textdrop.desktop.capture.screens import is_wayland
+
+log = logging.getLogger(__name__)
+
+MODIFIERS = ("ctrl", "alt", "alt_gr", "shift", "cmd")
+"""pynput's modifier names, in the order hotkeys are written and shown."""
+_SIDED = {f"{name}_{side}": name for name in ("ctrl", "alt", "shift", "cmd") for side in ("l", "r")}
+"""pynput matches ``<ctrl_l>`` in a hotkey only as a plain key, never as Ctrl; we write ``<ctrl>``."""
+_OTHER_KEYS = (
+    "backspace caps_lock delete down end enter esc home left page_down page_up right space tab up "
+    "media_play_pause media_volume_mute media_volume_down media_volume_up media_previous media_next "
+    "insert menu num_lock pause print_screen scroll_lock"
+)
+KEY_NAMES = frozenset([*MODIFIERS, *_SIDED, *(f"f{n}" for n in range(1, 21)), *_OTHER_KEYS.split()])
+"""The names pynput knows in angle brackets (``pynput.keyboard.Key``; a few are missing on macOS)."""
+_TYPING_KEYS = frozenset(
+    {"space", "tab", "enter", "backspace", "delete", "esc", "insert"}
+    | {"up", "down", "left", "right", "home", "end", "page_up", "page_down"}
+)
+"""Keys used while typing: as a hotkey they need Ctrl, Alt or Cmd, or every press would capture."""
+_EXAMPLE = "write keys joined by '+', special keys in angle brackets, e.g. <ctrl>+<alt>+t or <cmd>+<shift>+2"
+
+_PLAIN_NAMES = {"ctrl": "Ctrl", "alt": "Alt", "alt_gr": "AltGr", "shift": "Shift", "esc": "Esc"}
+_MAC_NAMES = {
+    "ctrl": "⌃",
+    "alt": "⌥",
+    "alt_gr": "⌥",
+    "shift": "⇧",
+    "cmd": "⌘",
+    "enter": "↩",
+    "esc": "⎋",
+    "tab": "⇥",
+    "backspace": "⌫",
+    "delete": "⌦",
+    "up": "↑",
+    "down": "↓",
+    "left": "←",
+    "right": "→",
+}
+
+_WAYLAND_HELP = (
+    "Global hotkeys do not work on Wayland: apps cannot grab keys there. Bind a keyboard shortcut to the "
+    "command `textdrop capture` in your desktop's settings instead (GNOME: Settings → Keyboard → Custom "
+    "Shortcuts; KDE: System Settings → Shortcuts → Add New → Command)."
+)
+_MAC_HELP = (
+    "macOS has not allowed textdrop to watch the keyboard. Open System Settings → Privacy & Security → "
+    "Accessibility and turn textdrop on (and Screen Recording too, so it can capture the screen), then "
+    "restart textdrop."
+)
+
+
+def parse_hotkey(hotkey: str) -> str:
+    """Check a hotkey written in pynput's syntax and return it in canonical form.
+
+    Canonical: lower case, modifiers first in the order of :data:`MODIFIERS`, side-specific modifiers
+    (``<ctrl_l>``) written as the plain one (pynput would never match them as modifiers). When pynput can
+    be imported here, its own ``HotKey.parse`` must accept the result too.
+
+    Args:
+        hotkey: E.g. ``"<ctrl>+<alt>+t"``.
+
+    Returns:
+        E.g. ``"<ctrl>+<alt>+t"``.
+
+    Raises:
+        ValueError: The syntax is wrong, a key name is unknown, a key repeats, there is no key besides
+            modifiers, or a typing key (a letter, Space, Enter...) lacks Ctrl, Alt or Cmd.
+    """
+    text = hotkey.strip()
+    invalid = f"{hotkey!r} is not a valid hotkey"
+    if not text:
+        raise ValueError(f"No hotkey given: {_EXAMPLE}.")
+    modifiers: list[str] = []
+    keys: list[str] = []
+    for part in _split(text):
+        if len(part) == 1:
+            name = part.lower()
+            if name.isspace():
+                raise ValueError(f"{invalid}: write a space as <space>; {_EXAMPLE}.")
+        elif len(part) > 2 and part[0] == "<" and part[-1] == ">":
+            name = part[1:-1].lower()
+            name = _SIDED.get(name, name)
+            if name not in KEY_NAMES and not name.isdigit():
+                raise ValueError(f"{invalid}: {part!r} is not a key pynput knows; {_EXAMPLE}.")
+        else:
+            raise ValueError(f"{invalid}: {part!r} is not a key; {_EXAMPLE}.")
+        target = modifiers if name in MODIFIERS else keys
+        if name in modifiers or name in keys:
+            raise ValueError(f"{invalid}: {part!r} appears twice.")
+        target.append(name)
+    if not keys:
+        raise ValueError(f"{invalid}: it needs a key besides the modifiers; {_EXAMPLE}.")
+    typing = any(len(key) == 1 or key in _TYPING_KEYS for key in keys)
+    if typing and not set(modifiers) & {"ctrl", "alt", "cmd"}:
+        raise ValueError(
+            f"{hotkey!r} would fire while you type: add <ctrl>, <alt> or <cmd>, or use a key such as <f9>."
+        )
+    modifiers.sort(key=MODIFIERS.index)
+    canonical = "+".join([f"<{name}>" for name in modifiers] + [_bracket(key) for key in keys])
+    pynput_keyboard = _pynput_keyboard()
+    if pynput_keyboard is not None:
+        try:
+            pynput_keyboard.HotKey.parse(canonical)
+        except ValueError as exc:
+            raise ValueError(f"{hotkey!r} is not a valid hotkey here ({exc}); {_EXAMPLE}.") from exc
+    return canonical
+
+
+def display_hotkey(hotkey: str, platform: str | None = None) -> str:
+    """Write a hotkey the way menus show shortcuts: ``Ctrl+Alt+T``, or ``⌃⌥T`` on macOS.
+
+    Args:
+        hotkey: In pynput's syntax, e.g. ``"<ctrl>+<alt>+t"``.
+        platform: A ``sys.platform`` value; this machine's when None.
+
+    Raises:
+        ValueError: ``hotkey`` is not valid (see :func:`parse_hotkey`).
+    """
+    platform = platform or sys.platform
+    names = [part.strip("<>") if len(part) > 1 else part for part in _split(parse_hotkey(hotkey))]
+    if platform == "darwin":
+        return "".join(_MAC_NAMES.get(name) or _key_label(name) for name in names)
+    cmd = "Win" if platform.startswith("win") else "Super"
+    return "+".join(_PLAIN_NAMES.get(name) or (cmd if name == "cmd" else _key_label(name)) for name in names)
+
+
+def _split(text: str) -> list[str]:
+    """Split at '+' as pynput does: a '+' that starts a part is the plus key itself."""
+    parts, start = [], 0
+    for i, char in enumerate(text):
+        if char == "+" and i != start:
+            parts.append(text[start:i])
+            start = i + 1
+    if start == len(text):
+        raise ValueError(f"{text!r} is not a valid hotkey: it ends with '+'; {_EXAMPLE}.")
+    parts.append(text[start:])
+    return parts
+
+
+def _bracket(name: str) -> str:
+    return name if len(name) == 1 else f"<{name}>"
+
+
+def _key_label(name: str) -> str:
+    if len(name) == 1:
+        return name.upper()
+    if name.isdigit():
+        return f"Key {name}"
+    return " ".join(word.capitalize() for word in name.split("_"))
+
+
+def _pynput_keyboard() -> Any | None:
+    """``pynput.keyboard``, or None where it cannot be imported (no X server, Wayland without XWayland)."""
+    try:
+        from pynput import keyboard
+    except ImportError as exc:  # pynput raises ImportError when no backend can start
+        log.debug("pynput unavailable: %s", exc)
+        return None
+    return keyboard
+
+
+def _mac_trusted() -> bool | None:
+    """Whether macOS lets this process watch input (Accessibility); None when it cannot be asked."""
+    try:
+        import HIServices  # pyobjc-framework-ApplicationServices, installed with pynput on macOS
+    except ImportError:
+        return None
+    return bool(HIServices.AXIsProcessTrusted())
+
+
+def _x_record() -> tuple[bool, str]:
+    """Whether the X server has the RECORD extension that pynput's listener needs."""
+    display_name = os.environ.get("DISPLAY")
+    if not display_name:
+        return False, "No X display (DISPLAY is not set), so there is no keyboard to listen to."
+    try:
+        from Xlib import display as xdisplay
+        from Xlib.error import DisplayError
+    except ImportError:
+        return False, "python-xlib is missing; reinstall textdrop with its desktop extra."
+    try:
+        connection = xdisplay.Display(display_name)
+    except (DisplayError, OSError) as exc:
+        return False, f"Cannot reach the X display {display_name!r} ({exc})."
+    try:
+        has_record = bool(connection.has_extension("RECORD"))
+    finally:
+        connection.close()
+    if not has_record:
+        return False, (
+            f"The X server at {display_name!r} lacks the RECORD extension that global hotkeys need. "
+            "Enable it (Xorg has it by default; Xvfb and Xvnc take +extension RECORD), or bind a desktop "
+            "shortcut to the command `textdrop capture`."
+        )
+    return True, ""
+
+
+class HotkeyListener(QObject):
+    """Emits :attr:`activated` on the GUI thread whenever the global hotkey is pressed.
+
+    pynput's ``GlobalHotKeys`` listens in a thread of its own; its callback only emits a Qt signal, which a
+    queued connection carries to this object's thread (the GUI thread), where :attr:`activated` is emitted.
+    Call :meth:`stop` before deleting the object or quitting.
+
+    Signals:
+        activated(): The hotkey was pressed.
+    """
+
+    activated = Signal()
+    _fired = Signal()  # emitted in pynput's thread; queued to _relay in ours
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._fired.connect(self._relay, Qt.ConnectionType.QueuedConnection)
+        self._listener: Any | None = None
+        self._hotkey: str | None = None
+        self.error = ""
+        """Why the last :meth:`start` failed, in words for the user ("" after a success)."""
+
+    @property
+    def hotkey(self) -> str | None:
+        """The hotkey being listened to (canonical form), or None."""
+        return self._hotkey if self._listener is not None else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the listener thread is alive."""
+        return self._listener is not None and self._listener.is_alive()
+
+    @staticmethod
+    def available() -> tuple[bool, str]:
+        """Whether global hotkeys can work here, and if not, why and what to do instead.
+
+        Returns:
+            ``(True, "")``, or ``(False, message)`` with a message for the user.
+        """
+        if is_wayland():
+            return False, _WAYLAND_HELP
+        if sys.platform == "darwin":
+            if _mac_trusted() is False:
+                return False, _MAC_HELP
+            return True, ""
+        if sys.platform.startswith("win"):
+            return True, ""
+        ok, message = _x_record()
+        if not ok:
+            return False, message
+        if _pynput_keyboard() is None:
+            return False, "pynput cannot listen to the keyboard here; see the log for why."
+        return True, ""
+
+    def start(self, hotkey: str, ready_timeout_s: float = 2.0) -> bool:
+        """Listen for ``hotkey`` (replacing any hotkey listened to before).
+
+        Waits until the listener is ready (normally a few milliseconds, at most ``ready_timeout_s``), so a
+        press right after this returns is heard.
+
+        Returns:
+            True when listening; False otherwise, with the reason in :attr:`error` (an invalid hotkey, or
+            one of :meth:`available`'s reasons).
+        """
+        self.stop()
+        try:
+            canonical = parse_hotkey(hotkey)
+        except ValueError as exc:
+            return self._failed(str(exc))
+        ok, message = self.available()
+        if not ok:
+            return self._failed(message)
+        keyboard = _pynput_keyboard()
+        if keyboard is None:
+            return self._failed("pynput cannot listen to the keyboard here; see the log for why.")
+        listener = keyboard.GlobalHotKeys({canonical: self._on_hotkey})
+        listener.start()
+        deadline = time.monotonic() + ready_timeout_s
+        while listener.is_alive() and not getattr(listener, "_ready", True) and time.monotonic() < deadline:
+            time.sleep(0.005)  # pynput's own wait() has no timeout and hangs if the thread dies early
+        if sys.platform == "darwin" and getattr(listener, "IS_TRUSTED", True) is False:
+            self._stop_listener(listener)  # pynput could not tap the keyboard: no Accessibility permission
+            return self._failed(_MAC_HELP)
+        if not listener.is_alive():
+            return self._failed("The keyboard listener stopped at once; see the log for why.")
+        self._listener, self._hotkey, self.error = listener, canonical, ""
+        log.info("listening for the capture hotkey %s", canonical)
+        return True
+
+    def stop(self) -> None:
+        """Stop listening (no-op when not listening); the listener thread has ended when this returns."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            self._stop_listener(listener)
+            log.debug("stopped listening for %s", self._hotkey)
+
+    def _on_hotkey(self) -> None:
+        # pynput's thread: only emit. The queued connection delivers it to _relay in this object's thread,
+        # so activated is always emitted there, whatever its receivers are (even plain functions).
+        self._fired.emit()
+
+    @Slot()
+    def _relay(self) -> None:
+        if self._listener is not None:
+            self.activated.emit()
+
+    def _failed(self, message: str) -> bool:
+        self.error = message
+        log.warning("global hotkey unavailable: %s", message)
+        return False
+
+    @staticmethod
+    def _stop_listener(listener: Any) -> None:
+        listener.stop()
+        listener.join(0.2)
+        if listener.is_alive() and sys.platform.startswith("linux"):
+            _unblock_xrecord(listener)
+        listener.join(2.0)
+        if listener.is_alive():
+            log.warning("the keyboard listener thread did not stop; it ends at the next key press")
+
+
+def _unblock_xrecord(listener: Any) -> None:
+    """Disable the listener's XRecord context from a fresh X connection, so its thread returns now.
+
+    pynput's Xorg listener sends the disable request on the very connection its thread is blocked reading,
+    so it is only flushed by the next input event (moses-palmer/pynput#583, open).
+    """
+    context = getattr(listener, "_context", None)
+    if context is None:
+        return
+    try:
+        from Xlib import display as xdisplay
+
+        connection = xdisplay.Display()
+    except Exception as exc:  # best effort: the thread still ends at the next key press
+        log.debug("cannot open X to stop the listener: %s", exc)
+        return
+    with contextlib.suppress(Exception):
+        connection.set_error_handler(lambda *_args: None)
+        connection.record_disable_context(context)
+        connection.sync()
+    with contextlib.suppress(Exception):
+        connection.close()
