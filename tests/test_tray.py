@@ -19,7 +19,7 @@ from tests.helpers.fake_engines import SlowEngine
 from textdrop.engine.backends import base
 from textdrop.settings import load_settings
 
-pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("x_display")]
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("x_display"), pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "assets" / "samples" / "tess_phototest.tif"  # 640x480, 12 pt text
