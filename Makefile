@@ -28,10 +28,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check textdrop tests
 	$(BIN)/ruff format --check textdrop tests
-	$(BIN)/pytest
+	TEXTDROP_SCREENSHOTS=$(CURDIR)/test-output/screenshots $(BIN)/pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/textdrop bench $(or $(DIR),../shared/eval/dev) --compare-raw
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache test-output

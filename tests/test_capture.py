@@ -25,6 +25,7 @@ from PySide6.QtCore import QPoint, QRect, QRectF, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import QLabel, QWidget
 
+from tests.helpers.display import screenshots_dir
 from textdrop.desktop.bridge import png_bytes
 from textdrop.desktop.capture import hotkey as hotkey_module
 from textdrop.desktop.capture import overlay as overlay_module
@@ -363,9 +364,7 @@ def test_rubber_band_screenshot(
     QTest.mousePress(overlay, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
     QTest.mouseMove(overlay, end)
     shown = overlay.grab().toImage()
-    folder = Path(os.environ.get("TEXTDROP_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "capture_overlay_rubber_band.png"
+    path = screenshots_dir(tmp_path) / "capture_overlay_rubber_band.png"
     assert shown.save(str(path))
     frozen = overlay.shot.image
     inside, outside = QPoint(200, 200), QPoint(600, 450)  # both on the scan's white paper

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import http.server
 import itertools
-import os
 import shutil
 import threading
 import time
@@ -19,6 +18,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QColor, QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication
 
+from tests.helpers.display import screenshots_dir
 from tests.helpers.fake_engines import FakeEngine, SlowEngine, fake_text
 from textdrop.desktop.bridge import JobBridge
 from textdrop.desktop.drop_window import HINT, DownloadRefused, DropWindow, JobRow, download
@@ -88,13 +88,6 @@ def make_window(qtbot, engines: None) -> Iterator[Callable[..., tuple[DropWindow
         window.wait_for_tasks(10_000)
     for queue in queues:
         queue.stop(grace=10)
-
-
-def screenshots(tmp_path: Path) -> Path:
-    """The folder for screenshots: ``$TEXTDROP_SCREENSHOTS`` or the test's tmp_path."""
-    folder = Path(os.environ.get("TEXTDROP_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def drop(window: DropWindow, mime: QMimeData) -> bool:
@@ -169,7 +162,7 @@ def test_dropped_files_get_sidecars_and_results(make_window, qtbot, tmp_path: Pa
     assert window.result_view.sidecar == first.with_name("scan one.tif.md")
     window.resize(900, 640)
     qtbot.wait(100)
-    assert window.grab().save(str(screenshots(tmp_path) / "drop_window.png"))
+    assert window.grab().save(str(screenshots_dir(tmp_path) / "drop_window.png"))
     # Clear finished empties the list and brings the hint back
     qtbot.mouseClick(window.clear_button, Qt.MouseButton.LeftButton)
     assert window.rows == [] and window.hint_label.isVisible()
@@ -343,7 +336,7 @@ def test_failing_job_shows_its_error_and_others_go_on(make_window, qtbot, tmp_pa
     assert drop(window, file_mime(again))
     wait_finished(qtbot, window.rows)
     assert window.rows[-1].state == "done"
-    assert window.grab().save(str(screenshots(tmp_path) / "drop_window_failed.png"))
+    assert window.grab().save(str(screenshots_dir(tmp_path) / "drop_window_failed.png"))
 
 
 def test_sidecar_that_cannot_be_written_is_shown_on_its_row(make_window, qtbot, tmp_path: Path) -> None:
@@ -490,7 +483,7 @@ def test_result_view_streams_then_shows_the_result(qtbot, tmp_path: Path, monkey
 
     view.resize(980, 620)
     qtbot.wait(100)
-    assert view.grab().save(str(screenshots(tmp_path) / "result_view.png"))
+    assert view.grab().save(str(screenshots_dir(tmp_path) / "result_view.png"))
 
     view.set_result(result, None)
     assert not view.open_button.isEnabled() and not view.reveal_button.isEnabled()

@@ -3,7 +3,6 @@ start at login."""
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -15,6 +14,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDialog, QFileDialog
 
 from tests.conftest import write_config
+from tests.helpers.display import screenshots_dir
 from textdrop.desktop import settings_dialog
 from textdrop.desktop.settings_dialog import (
     DownloadCancelled,
@@ -43,13 +43,6 @@ settle_seconds = 7
 [[folders]]
 path = "{shots}"
 """
-
-
-def screenshots(tmp_path: Path) -> Path:
-    """The folder for screenshots: ``$TEXTDROP_SCREENSHOTS`` or the test's tmp_path."""
-    folder = Path(os.environ.get("TEXTDROP_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -424,7 +417,7 @@ def test_start_at_login_elsewhere_only_saves_the_option(monkeypatch, xdg: Path) 
 def test_screenshots_of_the_dialog(
     configured: Path, dialog: SettingsDialog, qtbot, tmp_path: Path, fake_pull
 ) -> None:
-    folder = screenshots(tmp_path)
+    folder = screenshots_dir(tmp_path)
     dialog.resize(780, 540)
     dialog._check(1, 1).setChecked(True)
     qtbot.wait(50)

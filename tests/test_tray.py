@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from rapidfuzz.distance import Levenshtein
 
+from tests.helpers.display import screenshots_dir
 from tests.helpers.fake_engines import SlowEngine
 from textdrop.engine.backends import base
 from textdrop.settings import load_settings
@@ -26,13 +26,6 @@ SAMPLE = ROOT / "assets" / "samples" / "tess_phototest.tif"  # 640x480, 12 pt te
 MAX_CER = 0.15
 """CER of the captured region's text against the sample's ground truth (the full-page accuracy test
 allows 0.05; a screen capture loses nothing, but the region is dragged by pixels)."""
-
-
-def screenshots_dir(tmp_path: Path) -> Path:
-    """Where screenshots go: ``$TEXTDROP_SCREENSHOTS`` (CI keeps them) or the test's temp folder."""
-    folder = Path(os.environ.get("TEXTDROP_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def textdrop(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -176,3 +169,51 @@ def test_ocr_copy_leaves_the_text_on_the_clipboard(
     assert run(["ocr", str(source), "--engine", "fake", "--copy"]) == 0
     assert "Copied to the clipboard (xclip)" in capsys.readouterr().err
     assert xclip_text(qtbot).strip() == "fake page 640x480"
+
+
+def test_engine_menu_switches_the_engine_without_a_restart(tray: object, qtbot: object) -> None:
+    from PySide6.QtWidgets import QMenu
+
+    engine_menu = next(a.menu() for a in tray.menu.actions() if a.text().startswith("Engine: "))  # type: ignore[attr-defined]
+    assert isinstance(engine_menu, QMenu)
+    tray._fill_engine_menu(engine_menu)  # type: ignore[attr-defined]
+    choices = {action.text(): action for action in engine_menu.actions() if action.isCheckable()}
+    assert {"auto", "rapid"} <= set(choices) and choices["auto"].isChecked()
+    choices["rapid"].trigger()
+    assert load_settings().engine == "rapid" and tray.bridge.engine == "rapid"  # type: ignore[attr-defined]
+    assert any(a.text().startswith("Engine: rapid") for a in tray.menu.actions())  # type: ignore[attr-defined]
+
+
+def test_watched_folder_results_reach_the_clipboard_and_notifications(
+    qapp: object,
+    qtbot: object,
+    tmp_path: Path,
+    fake_engine: object,
+    textdrop_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.conftest import write_config
+    from textdrop.desktop.app import TrayApp
+
+    folder = tmp_path / "Screenshots"
+    folder.mkdir()
+    write_config(
+        textdrop_home,
+        f'engine = "fake"\n[[folders]]\npath = "{folder}"\nsettle_seconds = 0.2\n'
+        "clipboard = true\nnotify = true\n",
+    )
+    app = TrayApp(qapp, load_settings(), watch=True)  # type: ignore[arg-type]
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(app.notifier, "show", lambda title, message, **_: shown.append((title, message)))
+    assert app.start()
+    try:
+        qtbot.waitUntil(lambda: app.watcher is not None, timeout=5_000)  # type: ignore[attr-defined]
+        (folder / "shot.tif").write_bytes(SAMPLE.read_bytes())
+        qtbot.waitUntil(lambda: bool(shown), timeout=20_000)  # type: ignore[attr-defined]
+        assert shown[0] == ("Read shot.tif", "fake page 640x480")
+        assert xclip_text(qtbot).strip() == "fake page 640x480"
+        assert (folder / "shot.tif.md").exists()
+        app.toggle_pause(folder)
+        assert app.watcher is None and folder in app.paused
+    finally:
+        app.shutdown()

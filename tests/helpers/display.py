@@ -79,3 +79,11 @@ def _wait(ready: object, what: str, process: subprocess.Popen[bytes]) -> None:
             return
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not start within 10 s")
+
+
+def screenshots_dir(tmp_path: Path) -> Path:
+    """Where tests save screenshots for a person to look at: ``$TEXTDROP_SCREENSHOTS`` (``make test``
+    sets it to ``test-output/screenshots``) or the test's own temp folder."""
+    folder = Path(os.environ.get("TEXTDROP_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -77,11 +77,13 @@ class TrayApp(QObject):
 
     Signals:
         busy_changed(bool): the job worker started or finished a desktop job.
+        engine_state(str): the default engine finished loading: ``"ready"`` or ``"failed: …"``.
         watch_event(object): a :class:`FileEvent` from the watcher, re-emitted on the GUI thread.
     """
 
     busy_changed = Signal(bool)
     watch_event = Signal(object)
+    engine_state = Signal(str)
 
     def __init__(self, app: QApplication, settings: Settings, *, watch: bool = True) -> None:
         super().__init__()
@@ -130,8 +132,9 @@ class TrayApp(QObject):
         self.bridge.started.connect(lambda _id: self.busy_changed.emit(True))
         self.busy_changed.connect(lambda busy: self.tray.setIcon(tray_icon(busy)))
         self.watch_event.connect(self._watched)
+        self.engine_state.connect(self._show_engine_state)
         self.hotkey.activated.connect(self.capture)
-        self.tray.setToolTip("textdrop")
+        self.tray.setToolTip(f"textdrop: loading {self.queue.engine}…")
         self.tray.setContextMenu(self.menu)
         self.menu.aboutToShow.connect(self._build_menu)
         self.tray.activated.connect(self._activated)
@@ -262,6 +265,7 @@ class TrayApp(QObject):
             self._drop_window.template = settings.sidecar.template
         if engine_changed:
             self.bridge.engine = settings.engine
+            self._engine_state = "loads at the next job"
             log.info("engine for new jobs: %s", settings.engine)
         self._build_menu()
 
@@ -380,7 +384,46 @@ class TrayApp(QObject):
         if future.cancelled():
             return
         error = future.exception()
-        self._engine_state = "ready" if error is None else f"failed: {error}"
+        self.engine_state.emit("ready" if error is None else f"failed: {error}")
+
+    def _show_engine_state(self, state: str) -> None:
+        self._engine_state = state
+        self.tray.setToolTip(f"textdrop: {self.bridge.engine or self.queue.engine} {state}")
+        if state.startswith("failed"):
+            self.notifier.show(
+                "textdrop: the engine did not load", state.removeprefix("failed: "), error=True
+            )
+
+    def set_engine(self, spec: str) -> None:
+        """Use engine ``spec`` from now on: saved to config.toml and applied (from the Engine menu)."""
+        from textdrop.settings import edit_settings
+
+        try:
+            settings = edit_settings(lambda document: document.__setitem__("engine", spec))
+        except TextdropError as exc:
+            self.notifier.show("textdrop: the engine was not changed", str(exc), error=True)
+            return
+        self.apply_settings(settings)
+
+    def _fill_engine_menu(self, menu: QMenu) -> None:
+        """Engines to choose from: auto, the embedded one, and each downloaded catalogue model on each
+        installed VLM backend (listed when the submenu opens: the hub cache is looked at then)."""
+        from textdrop.engine.backends.base import engine_class
+        from textdrop.engine.catalog import CATALOG
+        from textdrop.engine.download import is_downloaded
+
+        menu.clear()
+        choices = ["auto", "rapid"]
+        for backend in ("llama", "mlx"):
+            if engine_class(backend).is_available():
+                choices += [f"{backend}:{e.id}" for e in CATALOG if is_downloaded(e, backend)]
+        current = self.settings.engine
+        for spec in dict.fromkeys([*choices, current]):
+            action = self._action(menu, spec, lambda spec=spec: self.set_engine(spec))
+            action.setCheckable(True)
+            action.setChecked(spec == current)
+        menu.addSeparator()
+        self._action(menu, "Download models…", self.show_settings)
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
@@ -415,8 +458,8 @@ class TrayApp(QObject):
         folders.addSeparator()
         folders.addAction(f"Backlog: {backlog} file{'s' if backlog != 1 else ''}").setEnabled(False)
         self._action(folders, "Add or remove folders…", self.show_settings)
-        engine = menu.addAction(f"Engine: {self.queue.engine} ({self._engine_state})")
-        engine.setEnabled(False)
+        engine = menu.addMenu(f"Engine: {self.settings.engine} ({self._engine_state})")
+        engine.aboutToShow.connect(lambda: self._fill_engine_menu(engine))
         menu.addSeparator()
         self._action(menu, "Settings…", self.show_settings)
         self._action(menu, "Quit", self.quit)
@@ -424,7 +467,7 @@ class TrayApp(QObject):
     @staticmethod
     def _action(menu: QMenu, text: str, slot: Any) -> QAction:
         action = menu.addAction(text)
-        action.triggered.connect(slot)
+        action.triggered.connect(lambda *_checked: slot())  # slot takes no arguments
         return action
 
 
