@@ -217,3 +217,48 @@ def test_watched_folder_results_reach_the_clipboard_and_notifications(
         assert app.watcher is None and folder in app.paused
     finally:
         app.shutdown()
+
+
+def test_capture_without_a_tray_reads_the_region_itself(
+    qapp: object, qtbot: object, tmp_path: Path, textdrop_home: Path
+) -> None:
+    from PySide6.QtGui import QPixmap
+    from PySide6.QtWidgets import QLabel
+
+    from tests.conftest import write_config
+
+    write_config(textdrop_home, 'engine = "fake"\n[desktop]\nnotify = false\n')
+    label = QLabel()
+    label.setPixmap(QPixmap(str(SAMPLE)))
+    label.move(200, 200)
+    label.show()
+    qtbot.waitExposed(label)  # type: ignore[attr-defined]
+    origin = label.mapToGlobal(label.rect().topLeft())
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.helpers.run_textdrop", "capture"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+    def overlay_shown() -> bool:
+        found = subprocess.run(["xdotool", "search", "--name", "textdrop capture"], capture_output=True)
+        return found.returncode == 0
+
+    qtbot.waitUntil(overlay_shown, timeout=20_000)  # type: ignore[attr-defined]
+    qtbot.wait(300)  # type: ignore[attr-defined]
+    x, y = origin.x(), origin.y()
+    for step in (
+        ["mousemove", str(x + 10), str(y + 10)],
+        ["mousedown", "1"],
+        ["mousemove", str(x + 160), str(y + 110)],
+        ["mousemove", str(x + 310), str(y + 210)],
+        ["mouseup", "1"],
+    ):
+        subprocess.run(["xdotool", *step], check=True)
+        qtbot.wait(50)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: child.poll() is not None, timeout=30_000)  # type: ignore[attr-defined]
+    assert child.returncode == 0
+    assert child.stdout is not None and child.stdout.read().strip() == "fake page 300x200"
+    assert xclip_text(qtbot).strip() == "fake page 300x200"  # kept after the process exited
+    label.close()

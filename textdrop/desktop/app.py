@@ -526,6 +526,7 @@ def run_capture() -> int:
 
     settings = load_settings()
     app = QApplication.instance() or QApplication(["textdrop"])
+    app.setQuitOnLastWindowClosed(False)  # the overlays close before the region is read
     queue = JobQueue(
         settings.engine, options=settings.recognize, limits=settings.sources, backends=settings.backends()
     )
