@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench package clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,25 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check textdrop tests
 	TEXTDROP_SCREENSHOTS=$(CURDIR)/test-output/screenshots $(BIN)/pytest
 
+# The bundle is built in a venv of its own with only what it ships: the [desktop] extra, plus
+# PACKAGE_EXTRAS (e.g. `make package PACKAGE_EXTRAS=llama` to include llama.cpp).
+PKG_VENV := .venv-package
+PACKAGE_EXTRAS ?=
+comma := ,
+
+$(PKG_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(PKG_VENV)
+	$(PKG_VENV)/bin/pip install --quiet --upgrade pip
+	$(PKG_VENV)/bin/pip install --quiet ".[desktop$(if $(PACKAGE_EXTRAS),$(comma)$(PACKAGE_EXTRAS))]" "pyinstaller>=6.10,<7"
+	touch $@
+
+package: $(PKG_VENV)/.installed
+	$(PKG_VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller packaging/textdrop.spec
+	@du -sh dist/textdrop
+
 bench: $(VENV)/.installed
 	$(BIN)/textdrop bench $(or $(DIR),../shared/eval/dev) --compare-raw
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) $(PKG_VENV) build dist *.egg-info .pytest_cache .ruff_cache test-output

@@ -63,23 +63,11 @@ def release_to_clipboard(runs: int) -> list[float]:
     return times[1:]
 
 
-def icon_embedded(display_env: dict[str, str]) -> bool:
-    """True once a window of the textdrop process is a child of trayer's window."""
-    tree = subprocess.run(
-        ["xwininfo", "-root", "-tree"], env=display_env, capture_output=True, text=True
-    ).stdout
-    in_tray = False
-    for line in tree.splitlines():
-        if "trayer" in line.lower() or "panel" in line.lower():
-            in_tray = True
-        elif in_tray and "textdrop" in line.lower():
-            return True
-    return False
-
-
 def start_and_idle(starts: int, home: Path) -> tuple[list[float], float]:
     """Start-up seconds per start, and the RSS in MB of the last tray process when idle."""
     import psutil
+
+    from tests.helpers.display import tray_icon_shown
 
     env = {**os.environ, "TEXTDROP_HOME": str(home)}
     times, rss = [], 0.0
@@ -88,7 +76,7 @@ def start_and_idle(starts: int, home: Path) -> tuple[list[float], float]:
         process = subprocess.Popen(
             [sys.executable, "-m", "textdrop", "tray", "--no-watch"], cwd=ROOT, env=env
         )
-        while not icon_embedded(env):
+        while not tray_icon_shown(env):
             if process.poll() is not None or time.perf_counter() - started > 30:
                 raise RuntimeError("the tray did not show its icon")
             time.sleep(0.02)

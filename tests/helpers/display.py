@@ -87,3 +87,17 @@ def screenshots_dir(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("TEXTDROP_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def tray_icon_shown(env: dict[str, str], name: str = "textdrop") -> bool:
+    """True once a window whose name or class holds ``name`` is a child of trayer's window (an icon
+    embedded in the system tray), according to ``xwininfo -root -tree`` on ``env``'s display."""
+    tree = subprocess.run(["xwininfo", "-root", "-tree"], env=env, capture_output=True, text=True).stdout
+    in_tray = False
+    for line in tree.splitlines():
+        lowered = line.lower()
+        if "trayer" in lowered or "panel" in lowered:
+            in_tray = True
+        elif in_tray and name in lowered:
+            return True
+    return False

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QFont, QIcon, QImage, QPainter, QPixmap
+from PySide6.QtGui import QAction, QIcon, QImage
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from textdrop.desktop.bridge import JobBridge, png_bytes
+from textdrop.desktop.icons import APP_ICON_SIZES, icon_path
 from textdrop.desktop.instance import InstanceServer
 from textdrop.engine.errors import ExitCode, TextdropError
 from textdrop.engine.jobs import JobQueue, Priority
@@ -51,19 +52,22 @@ class Recent:
 
 
 def tray_icon(busy: bool = False) -> QIcon:
-    """The tray icon, drawn: a "T" on a rounded square, amber while the engine works (64×64 px)."""
-    pixmap = QPixmap(64, 64)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setBrush(QColor("#d08700" if busy else "#2b6cb0"))
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.drawRoundedRect(4, 4, 56, 56, 12, 12)
-    painter.setPen(QColor("white"))
-    painter.setFont(QFont("Sans", 34, QFont.Weight.Bold))
-    painter.drawText(pixmap.rect(), Qt.AlignmentFlag.AlignCenter, "T")
-    painter.end()
-    return QIcon(pixmap)
+    """The tray icon: amber while the engine works; otherwise a dark glyph on a light panel and a light
+    glyph on a dark one, after the desktop palette (``assets/icons/textdrop.svg``, ``make_icons.py``)."""
+    if busy:
+        name = "tray-busy.png"
+    else:
+        dark_panel = QApplication.palette().window().color().lightness() < 128
+        name = "tray-dark.png" if dark_panel else "tray-light.png"
+    return QIcon(str(icon_path(name)))
+
+
+def app_icon() -> QIcon:
+    """The application icon (windows, notifications), every rendered size."""
+    icon = QIcon()
+    for size in APP_ICON_SIZES:
+        icon.addFile(str(icon_path(f"textdrop-{size}.png")))
+    return icon
 
 
 def capture_options(settings: Settings) -> RecognizeOptions:
@@ -488,6 +492,7 @@ def run_tray(*, watch: bool = True) -> int:
     settings = load_settings()
     app = QApplication.instance() or QApplication(["textdrop"])
     app.setApplicationName("textdrop")
+    app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
     if not QSystemTrayIcon.isSystemTrayAvailable():
         log.warning("this desktop shows no system tray; use the drop window and `textdrop capture`")
