@@ -555,3 +555,13 @@ def test_error_line_is_not_wrapped_when_stderr_is_not_a_terminal(
     assert run(["ocr", "--engine", "fake", str(missing)]) == ExitCode.FILE_ACCESS
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"✗ {missing}: no such file or folder."
+
+
+def test_tray_without_qt_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "textdrop.desktop.app", None)  # as if PySide6 were missing
+    assert run(["tray"]) == ExitCode.USAGE
+    assert "pip install 'textdrop[desktop]'" in capsys.readouterr().err

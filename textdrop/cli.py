@@ -111,8 +111,13 @@ def run(argv: list[str] | None = None) -> int:
         if args.command == "models":
             return cli_models.run_models(args)
         if args.command in ("tray", "capture"):
-            from textdrop.desktop.app import run_capture, run_tray
-
+            try:
+                from textdrop.desktop.app import run_capture, run_tray
+            except ImportError as exc:
+                raise UsageError(
+                    f"The tray app needs Qt and pynput ({exc}). "
+                    "Install them with: pip install 'textdrop[desktop]'"
+                ) from exc
             return run_tray(watch=not args.no_watch) if args.command == "tray" else run_capture()
         if args.command == "doctor":
             from textdrop.doctor import run_doctor
