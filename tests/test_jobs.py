@@ -381,3 +381,36 @@ def test_done_callbacks_run_in_the_worker_thread(gate: threading.Event, tmp_path
         gate.set()
         assert called.wait(WAIT)
     assert names == ["textdrop-jobs-callbacks"]
+
+
+def test_an_engine_that_skips_engine_init_still_recognises_and_aborts() -> None:
+    """Third-party engines (entry points) may define ``__init__`` without calling ``Engine.__init__``."""
+    from PIL import Image
+
+    from textdrop.engine import recognize
+    from textdrop.engine.backends.base import Engine
+    from textdrop.engine.result import PageResult
+
+    class Bare(Engine):
+        name = "bare"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        @classmethod
+        def is_available(cls) -> bool:
+            return True
+
+        def load(self) -> None:
+            pass
+
+        def recognize_page(self, image: Image.Image, options: object) -> PageResult:
+            self.calls += 1
+            return PageResult(number=1, width=image.width, height=image.height, markdown="x", text="x")
+
+    engine = Bare()
+    assert recognize(Image.new("RGB", (20, 10)), engine=engine).pages[0].markdown == "x"
+    engine.abort()
+    assert engine.aborted
+    engine.reset_abort()
+    assert not engine.aborted and engine.calls == 1

@@ -98,7 +98,7 @@ class Engine(ABC):
         """
         if model is not None:
             raise EngineUnavailableError(f"Engine {self.name!r} has one built-in model; drop ':{model}'.")
-        self._stop = threading.Event()
+        self._stop_requested = threading.Event()
 
     @classmethod
     @abstractmethod
@@ -132,6 +132,11 @@ class Engine(ABC):
         (the job queue then stops at the page boundary). :meth:`reset_abort` clears the request.
         """
         self._stop.set()
+
+    @property
+    def _stop(self) -> threading.Event:
+        stop = self.__dict__.get("_stop_requested")  # a third-party engine may skip Engine.__init__
+        return stop if stop is not None else self.__dict__.setdefault("_stop_requested", threading.Event())
 
     def reset_abort(self) -> None:
         """Forget an earlier :meth:`abort` (called when a new document starts)."""
