@@ -583,11 +583,11 @@ def test_cli_pull_info_and_rm(
 def test_cli_pull_defaults_to_mlx_on_apple_silicon(
     hub: FakeHub, entry: ModelEntry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
-    monkeypatch.setattr(download, "is_apple_silicon", lambda: True)
+    monkeypatch.setattr(catalog, "is_apple_silicon", lambda: True)
     assert cli_models.default_backend() == "mlx"
     assert run(["models", "pull", "tiny-ocr", "--yes"]) == ExitCode.OK
     assert download.is_downloaded(entry, "mlx") and not download.is_downloaded(entry, "llama")
-    monkeypatch.setattr(download, "is_apple_silicon", lambda: False)
+    monkeypatch.setattr(catalog, "is_apple_silicon", lambda: False)
     assert cli_models.default_backend() == "llama"
 
 

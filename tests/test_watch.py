@@ -649,3 +649,14 @@ def test_kill_9_at_random_moments_still_ends_with_exactly_one_sidecar_per_file(
     assert temp_files(inbox) == []
     with Ledger(textdrop_home / "data" / "ledger.sqlite3") as ledger:
         assert ledger.counts() == {Status.DONE: 200, Status.PENDING: 0, Status.FAILED: 0}
+
+
+def test_a_stored_result_is_reused_only_for_the_same_engine_and_model() -> None:
+    """The watcher looks a stored result up by what a result of the folder's engine spec records, so a
+    result of one VLM model is never given to a file read with another."""
+    from textdrop.engine.backends.base import result_identity
+
+    assert result_identity("rapid") == ("rapid", None)
+    assert result_identity("llama:granite-docling-258m") == ("llama", "granite-docling-258m")
+    assert result_identity("llama:/models/tiny-qwen2vl-gguf") == ("llama", "tiny-qwen2vl-gguf")
+    assert result_identity("openai:qwen2.5vl:3b") == ("openai", "qwen2.5vl:3b")

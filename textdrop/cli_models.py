@@ -27,7 +27,7 @@ from rich.prompt import Confirm
 from rich.table import Table
 
 from textdrop.engine import catalog
-from textdrop.engine.catalog import ModelEntry
+from textdrop.engine.catalog import ModelEntry, default_backend
 from textdrop.engine.errors import ExitCode, ModelError
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,6 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     info = actions.add_parser("info", help="everything about one model, with its local files when downloaded")
     info.add_argument("model", metavar="ID", help="model id")
-
-
-def default_backend() -> str:
-    """``mlx`` on Apple Silicon (Metal), ``llama`` everywhere else."""
-    from textdrop.engine.download import is_apple_silicon
-
-    return "mlx" if is_apple_silicon() else "llama"
 
 
 def run_models(args: argparse.Namespace) -> int:

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 RECENT = 10
 """Results kept in the Recent results menu."""
 
+SHUTDOWN_TASKS_MS = 5000
+"""Milliseconds Quit waits for the drop window's background tasks (sidecar writes, downloads)."""
+
 MENU_CLOSE_MS = 150
 """Milliseconds between choosing Capture region in the menu and freezing the screens (the menu fades)."""
 
@@ -162,6 +165,8 @@ class TrayApp(QObject):
         self._closed = True
         self.hotkey.stop()
         self._stop_watcher()
+        if self._drop_window is not None:  # a sidecar being written finishes; a stalled download does not
+            self._drop_window.wait_for_tasks(SHUTDOWN_TASKS_MS)
         self.queue.stop(grace=self.settings.watch.grace_seconds)
         if self._ledger is not None:
             self._ledger.close()

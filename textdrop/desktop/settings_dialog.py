@@ -337,9 +337,7 @@ class SettingsDialog(QDialog):
         self.backend_combo = QComboBox()
         for backend in catalog.BACKENDS:
             self.backend_combo.addItem(BACKEND_TITLES[backend], backend)
-        self.backend_combo.setCurrentIndex(
-            self.backend_combo.findData("mlx" if download.is_apple_silicon() else "llama")
-        )
+        self.backend_combo.setCurrentIndex(self.backend_combo.findData(catalog.default_backend()))
         self.backend_combo.currentIndexChanged.connect(lambda _index: self.refresh_catalog())
         self.model_table = QTableWidget(0, len(MODEL_COLUMNS))
         self.model_table.setHorizontalHeaderLabels(list(MODEL_COLUMNS))

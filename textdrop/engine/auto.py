@@ -41,9 +41,10 @@ class Choice:
 
 
 def choose() -> Choice:
-    """Resolve ``auto`` on this machine (cheap: no model is loaded; llama.cpp's library is imported)."""
+    """Resolve ``auto`` on this machine (no model is loaded). Cheapest checks first: runs on every
+    ``textdrop ocr`` with the default engine, so the hub cache (huggingface_hub, about 0.2 s to import) is
+    looked at only where a backend has an accelerator; llama.cpp's library is imported to ask for one."""
     from textdrop.engine.catalog import CATALOG, default_entry
-    from textdrop.engine.download import is_downloaded
 
     choice = Choice(EMBEDDED)
     for name in VLM_PREFERENCE:
@@ -57,6 +58,8 @@ def choose() -> Choice:
                 f"{name}: installed, but no GPU here (the embedded engine is quicker on a CPU)"
             )
             continue
+        from textdrop.engine.download import is_downloaded
+
         preferred = [default_entry(name, "quality"), default_entry(name, "small")]
         candidates = preferred + [e for e in CATALOG if e not in preferred]
         usable = [e for e in candidates if getattr(e, "gguf" if name == "llama" else "mlx") is not None]

@@ -26,6 +26,8 @@ to the model; each entry's comment says where its number comes from.
 from __future__ import annotations
 
 import logging
+import platform
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -433,3 +435,13 @@ __all__ = [
     "find_entry",
     "known_ids",
 ]
+
+
+def is_apple_silicon() -> bool:
+    """True on a Mac with an Apple Silicon chip (where mlx-vlm runs on the GPU through Metal)."""
+    return sys.platform == "darwin" and platform.machine() == "arm64"
+
+
+def default_backend() -> str:
+    """The backend for models on this machine: ``mlx`` on Apple Silicon, ``llama`` everywhere else."""
+    return "mlx" if is_apple_silicon() else "llama"

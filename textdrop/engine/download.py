@@ -30,11 +30,9 @@ from __future__ import annotations
 import errno
 import importlib
 import logging
-import platform
 import re
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -64,7 +62,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import filter_repo_objects
 
 from textdrop.engine import catalog
-from textdrop.engine.catalog import GgufFiles, LocalModel, MlxFiles, ModelEntry
+from textdrop.engine.catalog import GgufFiles, LocalModel, MlxFiles, ModelEntry, is_apple_silicon
 from textdrop.engine.errors import DownloadError, ModelError
 
 log = logging.getLogger(__name__)
@@ -117,11 +115,6 @@ def cache_dir() -> Path:
 def endpoint() -> str:
     """The hub URL downloads come from: ``HF_ENDPOINT`` (a mirror) or ``https://huggingface.co``."""
     return constants.ENDPOINT
-
-
-def is_apple_silicon() -> bool:
-    """True on a Mac with an Apple Silicon chip (where mlx-vlm runs on the GPU)."""
-    return sys.platform == "darwin" and platform.machine() == "arm64"
 
 
 def format_bytes(size: int) -> str:

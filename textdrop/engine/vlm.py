@@ -29,7 +29,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Generator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
@@ -437,9 +436,3 @@ def _parse_checked(text: str, schema: dict[str, Any] | None) -> tuple[Any, str |
             where = "/".join(str(p) for p in error.absolute_path) or "the object"
             return None, f"{where}: {error.message}"
     return data, None
-
-
-def model_label(ref: str) -> str:
-    """How a model is named in sidecars: a catalogue id or server model as is, a local path by its name."""
-    path = Path(ref)
-    return path.name if (path.is_absolute() or len(path.parts) > 1) else ref

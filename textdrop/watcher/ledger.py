@@ -417,29 +417,6 @@ class Ledger:
             log.warning("Ignoring the damaged stored result of %s (%s): %s", sha256[:12], engine, exc)
             return None
 
-    def find_result(self, sha256: str, engine: str) -> tuple[str | None, bytes] | None:
-        """The newest stored result of this content by ``engine``, whatever its model.
-
-        Returns:
-            ``(model, data)`` with ``data`` decompressed, or ``None`` when none is stored or it cannot
-            be decompressed (logged as a warning).
-        """
-        with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT model, data FROM results WHERE sha256 = ? AND engine = ? "
-                "ORDER BY created DESC LIMIT 1",
-                (sha256, engine),
-            ).fetchall()
-        if not rows:
-            return None
-        try:
-            return rows[0][0] or None, zlib.decompress(rows[0][1])
-        except zlib.error as exc:
-            log.warning("Ignoring the damaged stored result of %s (%s): %s", sha256[:12], engine, exc)
-            return None
-
-    # -- reports --------------------------------------------------------------------------------------------
-
     def counts(self) -> dict[Status, int]:
         """How many rows have each status; every :class:`Status` is a key (0 when none)."""
         with self._reading() as conn:

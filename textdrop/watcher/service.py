@@ -45,6 +45,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from textdrop.engine.backends.base import result_identity
 from textdrop.engine.errors import (
     ConfigError,
     EngineUnavailableError,
@@ -626,11 +627,12 @@ class WatchService:
     def _reuse(self, folder: FolderOptions, path: Path, digest: str) -> bool:
         """Write the sidecar from the stored result of the same content under another name: the same
         bytes are not recognised twice by one engine."""
-        stored = self.ledger.find_result(digest, self.jobs.engine_name(folder.engine))
+        engine, model = result_identity(self.jobs.engine_name(folder.engine))
+        stored = self.ledger.load_result(digest, engine, model)
         if stored is None:
             return False
         try:
-            result = OcrResult.from_dict(json.loads(stored[1]))
+            result = OcrResult.from_dict(json.loads(stored))
         except (ValueError, KeyError, TypeError) as error:
             log.warning(
                 "the stored result for %s is unusable (%s); reading it again", file_label(path), error

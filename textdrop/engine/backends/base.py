@@ -14,6 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -190,6 +191,20 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     """
     name, sep, model = spec.partition(":")
     return name, (model or None) if sep else None
+
+
+def model_label(ref: str) -> str:
+    """How a model is named in results and sidecars: a catalogue id or a server's model as is, a local
+    path by its last component (``/models/tiny-qwen2vl-gguf`` → ``tiny-qwen2vl-gguf``)."""
+    path = Path(ref)
+    return path.name if (path.is_absolute() or len(path.parts) > 1) else ref
+
+
+def result_identity(spec: str) -> tuple[str, str | None]:
+    """The ``(engine, model)`` a result of engine spec ``spec`` records (:attr:`OcrResult.engine`,
+    :attr:`OcrResult.model`); ``model`` is ``None`` when the spec names none (the engine's default)."""
+    name, model = split_spec(spec)
+    return name, model_label(model) if model else None
 
 
 def resolve_engine_name(name: str | None) -> str:

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from textdrop.engine.backends.base import model_label
 from textdrop.engine.errors import ModelError
-from textdrop.engine.vlm import Stream, VlmEngine, guess_family, model_label, png_data_url
+from textdrop.engine.vlm import Stream, VlmEngine, guess_family, png_data_url
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -7,15 +7,14 @@ import there); the tests use that, and ``auto`` never picks it there because it 
 from __future__ import annotations
 
 import logging
-import platform
-import sys
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from textdrop.engine.backends.base import model_label
 from textdrop.engine.errors import ModelError
-from textdrop.engine.vlm import Stream, VlmEngine, guess_family, model_label
+from textdrop.engine.vlm import Stream, VlmEngine, guess_family
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -42,7 +41,9 @@ class MlxEngine(VlmEngine):
     @classmethod
     def accelerator(cls) -> str | None:
         """``"Metal"`` on Apple Silicon, else ``None`` (mlx then runs on the CPU)."""
-        return "Metal" if sys.platform == "darwin" and platform.machine() == "arm64" else None
+        from textdrop.engine.catalog import is_apple_silicon
+
+        return "Metal" if is_apple_silicon() else None
 
     def _load_model(self) -> None:
         from textdrop.engine.catalog import default_entry
