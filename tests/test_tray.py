@@ -262,3 +262,21 @@ def test_capture_without_a_tray_reads_the_region_itself(
     assert child.stdout is not None and child.stdout.read().strip() == "fake page 300x200"
     assert xclip_text(qtbot).strip() == "fake page 300x200"  # kept after the process exited
     label.close()
+
+
+def test_a_capture_skips_page_orientation_detection(tray: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Screens are upright: the direction classifier's time is saved on every capture."""
+    from PySide6.QtGui import QImage
+
+    from textdrop.engine.jobs import Priority
+
+    submitted: list[tuple[object, object]] = []
+    monkeypatch.setattr(
+        tray.bridge,  # type: ignore[attr-defined]
+        "submit",
+        lambda source, priority, options: submitted.append((priority, options)) or 1,
+    )
+    tray._captured(QImage(str(SAMPLE)))  # type: ignore[attr-defined]
+    ((priority, options),) = submitted
+    assert priority == Priority.INTERACTIVE and options.detect_orientation is False  # type: ignore[attr-defined]
+    assert tray.settings.recognize.detect_orientation  # type: ignore[attr-defined]  # the rest keep it

@@ -169,10 +169,11 @@ def test_text_mode_and_free_prompt(engine: ScriptedVlm) -> None:
 
 def test_cancel_stops_generation_mid_page_and_engine_is_reused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(base.BUILTIN_ENGINES, "scripted", "tests.helpers.fake_vlm:ScriptedVlm")
-    ScriptedVlm.scripts = [["word "] * 2000]
+    ScriptedVlm.scripts = [_words(2000)]  # distinct words: only the cancel can stop it
     ScriptedVlm.chunk_delay = 0.005  # 10 s in all if nothing stops it
     with JobQueue("scripted") as queue:
-        job = queue.submit(PHOTOTEST, priority=Priority.INTERACTIVE)
+        no_cap = RecognizeOptions(max_tokens=4000)  # nor the token cap
+        job = queue.submit(PHOTOTEST, priority=Priority.INTERACTIVE, options=no_cap)
         assert ScriptedVlm.first_chunk.wait(30)
         started = time.monotonic()
         assert job.cancel()
