@@ -56,7 +56,9 @@ def _model_dir(backend: str) -> Path:
     return GGUF_DIR if backend == "llama" else MLX_DIR
 
 
-def test_cli_writes_a_sidecar_naming_engine_and_model(backend: str, tmp_path: Path) -> None:
+def test_cli_writes_a_sidecar_naming_engine_and_model(
+    backend: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     source = tmp_path / "scan.tif"
     source.write_bytes(SAMPLE.read_bytes())
     code = run(
@@ -66,6 +68,8 @@ def test_cli_writes_a_sidecar_naming_engine_and_model(backend: str, tmp_path: Pa
     meta = read_metadata(tmp_path / "scan.tif.md")
     assert meta is not None
     assert meta["engine"] == backend and meta["model"] == _model_dir(backend).name
+    err = capfd.readouterr().err  # the C libraries' own output too (file descriptor 2)
+    assert "clip_" not in err and "llama_context" not in err and "load_hparams" not in err, err[:500]
 
 
 def test_stream_abort_reuse_and_close(backend: str) -> None:
