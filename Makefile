@@ -4,20 +4,31 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The toolchain is pinned: every machine builds from uv.lock with the same pip and uv (ADR 008).
+PIP_VERSION := 26.3
+UV_VERSION  := 0.13.9
+# uv installs into .venv and keeps what it did not install itself (pip, uv); --locked fails when
+# pyproject.toml changed without `make lock`.
+SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --inexact --quiet
+TEST_EXTRAS := --extra dev --extra llama --extra mlx --extra desktop
 
-.PHONY: run test lint bench package clean
+.PHONY: run test lint lock bench package clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "pip==$(PIP_VERSION)" "uv==$(UV_VERSION)"
 
-$(VENV)/.installed: pyproject.toml $(BIN)/activate
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed: pyproject.toml uv.lock $(BIN)/activate
+	$(SYNC)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(BIN)/activate
-	$(BIN)/pip install --quiet -e ".[dev,llama,mlx,desktop]"
+$(VENV)/.installed-dev: pyproject.toml uv.lock $(BIN)/activate
+	$(SYNC) $(TEST_EXTRAS)
 	touch $@ $(VENV)/.installed
+
+# Refresh uv.lock after changing a dependency in pyproject.toml (resolves for every platform).
+lock: $(BIN)/activate
+	$(BIN)/uv lock
 
 run: $(VENV)/.installed
 	@out=$$(mktemp -d "$${TMPDIR:-/tmp}/textdrop-samples.XXXXXX"); \
@@ -34,12 +45,12 @@ test: $(VENV)/.installed-dev
 # PACKAGE_EXTRAS (e.g. `make package PACKAGE_EXTRAS=llama` to include llama.cpp).
 PKG_VENV := .venv-package
 PACKAGE_EXTRAS ?=
-comma := ,
 
 $(PKG_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(PKG_VENV)
-	$(PKG_VENV)/bin/pip install --quiet --upgrade pip
-	$(PKG_VENV)/bin/pip install --quiet ".[desktop$(if $(PACKAGE_EXTRAS),$(comma)$(PACKAGE_EXTRAS))]" "pyinstaller>=6.10,<7"
+	$(PKG_VENV)/bin/pip install --quiet "pip==$(PIP_VERSION)" "uv==$(UV_VERSION)"
+	UV_PROJECT_ENVIRONMENT=$(PKG_VENV) $(PKG_VENV)/bin/uv sync --locked --inexact --quiet --no-editable \
+		--extra desktop --extra package $(foreach extra,$(PACKAGE_EXTRAS),--extra $(extra))
 	touch $@
 
 package: $(PKG_VENV)/.installed
@@ -47,7 +58,7 @@ package: $(PKG_VENV)/.installed
 		--distpath dist --workpath build/pyinstaller packaging/textdrop.spec
 	@du -sh dist/textdrop
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	$(BIN)/textdrop bench $(or $(DIR),../shared/eval/dev) --compare-raw
 
 clean:

@@ -10,6 +10,7 @@ huggingface_hub derived from them (``HUGGINGFACE_CO_URL_TEMPLATE`` is built from
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -555,6 +556,20 @@ def test_cli_list_shows_models_licences_defaults_and_downloads(
     assert rows["tiny-ocr"][4] == "llama" and rows["tiny-research"][4] == "-"
 
 
+def test_cli_list_json_is_the_catalogue_for_scripts(
+    hub: FakeHub, entry: ModelEntry, capsys: pytest.CaptureFixture[str]
+):
+    """``models list --json`` prints parseable JSON: ids, licences, sizes in bytes and what is downloaded."""
+    assert run(["models", "list", "--json"]) == ExitCode.OK
+    listed = json.loads(capsys.readouterr().out)
+    (model,) = listed["models"]
+    assert model["id"] == "tiny-ocr" and model["licence"] == "Apache-2.0" and model["downloaded"] == []
+    assert model["builds"]["llama"] == {"repo": GGUF_REPO, "size_bytes": entry.gguf.size_bytes}
+    download.pull(entry, "llama")
+    run(["models", "list", "--json"])
+    assert json.loads(capsys.readouterr().out)["models"][0]["downloaded"] == ["llama"]
+
+
 def test_cli_pull_info_and_rm(
     hub: FakeHub, entry: ModelEntry, wide: None, capsys: pytest.CaptureFixture[str]
 ):
@@ -610,3 +625,26 @@ def test_cli_errors_have_their_exit_codes(
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert run(["models", "pull", "tiny-ocr", "--backend", "llama"]) == ExitCode.DOWNLOAD
     assert "offline" in capsys.readouterr().err
+
+
+def test_doctor_prints_install_hints_literally(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """``doctor`` shows an install hint such as ``pip install 'textdrop[llama]'`` whole (rich markup would
+    swallow ``[llama]``), and ``doctor --json`` carries the same hint."""
+    from textdrop import doctor
+
+    monkeypatch.setattr(doctor, "Console", lambda **kwargs: Console(width=300, **kwargs))
+    hint = "pip install 'textdrop[llama]'  [bold]not markup[/bold]"
+    real = doctor.report
+
+    def report() -> dict:
+        data = real()
+        data["backends"][1].update(installed=False, hint=hint)
+        return data
+
+    monkeypatch.setattr(doctor, "report", report)
+    assert run(["doctor"]) == ExitCode.OK
+    assert hint in capsys.readouterr().out
+    assert run(["doctor", "--json"]) == ExitCode.OK
+    assert json.loads(capsys.readouterr().out)["backends"][1]["hint"] == hint

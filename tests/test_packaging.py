@@ -95,6 +95,11 @@ def test_bundle_holds_no_tests_or_caches(bundle: Path) -> None:
     assert found == []
     internal = BUNDLE / "_internal"
     assert (internal / "rapidocr" / "models").is_dir(), "RapidOCR's models are missing"
+    assert "Apache License" in (internal / "LICENSE").read_text(encoding="utf-8")
+    notices = (internal / "THIRD-PARTY-NOTICES.txt").read_text(encoding="utf-8")
+    for package in ("rapidocr", "onnxruntime", "PySide6_Essentials", "pypdfium2"):
+        assert package in notices, f"no notice for {package}"
+    assert "Permission is hereby granted" in notices, "the notices carry no licence texts"
     assert list((internal / "textdrop" / "desktop" / "icons").glob("tray-*.png")), (
         "the tray icons are missing"
     )

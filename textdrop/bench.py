@@ -19,10 +19,11 @@ import statistics
 import sys
 import time
 import unicodedata
+from importlib.util import find_spec
 from pathlib import Path
 
-from rapidfuzz.distance import Levenshtein
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from textdrop.engine.errors import ExitCode, UsageError
@@ -37,6 +38,8 @@ def normalise(text: str, fold: bool = False) -> str:
 
 def error_rates(truth: str, predicted: str) -> tuple[float, float]:
     """``(CER, WER)`` of ``predicted`` against ``truth`` (both already normalised); each may exceed 1."""
+    from rapidfuzz.distance import Levenshtein  # the [bench] extra; run_bench checks it is installed
+
     cer = Levenshtein.distance(truth, predicted) / max(1, len(truth))
     words = truth.split()
     wer = Levenshtein.distance(words, predicted.split()) / max(1, len(words))
@@ -144,8 +147,11 @@ def run_bench(
     """Measure ``engine`` (and raw RapidOCR with ``compare_raw``) on ``directory``; print the figures.
 
     Returns:
-        ``ExitCode.OK``; errors raise :class:`UsageError` (no ground truth) or the engine's error.
+        ``ExitCode.OK``; errors raise :class:`UsageError` (no ground truth, or rapidfuzz, the ``bench``
+        extra, is not installed) or the engine's error.
     """
+    if find_spec("rapidfuzz") is None:
+        raise UsageError("textdrop bench needs rapidfuzz: pip install 'textdrop[bench]'")
     items = find_items(directory)
     paths = [str(image) for image, _, _ in items]
     console = Console(stderr=True)
@@ -165,12 +171,18 @@ def run_bench(
 
 def _print_report(report: dict) -> None:
     raw = report.get("raw")
-    table = Table(title=f"textdrop bench: {report['engine']} on {report['directory']}")
+    # names and paths are text, not rich markup (a file called "[b]scan.png" prints as it is)
+    table = Table(title=escape(f"textdrop bench: {report['engine']} on {report['directory']}"))
     for header in ["item", "CER", "WER", "s/page"] + (["raw CER", "raw WER", "raw s/page"] if raw else []):
         table.add_column(header, justify="left" if header == "item" else "right")
     ours = report["textdrop"]
     for index, row in enumerate(ours["items"]):
-        cells = [row["item"], f"{row['cer']:.3f}", f"{row['wer']:.3f}", f"{row['seconds_per_page']:.2f}"]
+        cells = [
+            escape(row["item"]),
+            f"{row['cer']:.3f}",
+            f"{row['wer']:.3f}",
+            f"{row['seconds_per_page']:.2f}",
+        ]
         if raw:
             other = raw["items"][index]
             cells += [f"{other['cer']:.3f}", f"{other['wer']:.3f}", f"{other['seconds_per_page']:.2f}"]
@@ -179,9 +191,11 @@ def _print_report(report: dict) -> None:
     console.print(table)
     for name, figures in [(report["engine"], ours)] + ([("raw RapidOCR", raw)] if raw else []):
         console.print(
-            f"{name}: mean CER {figures['mean_cer']:.3f}  mean WER {figures['mean_wer']:.3f}  "
+            f"{escape(name)}: mean CER {figures['mean_cer']:.3f}  mean WER {figures['mean_wer']:.3f}  "
             f"median s/page {figures['median_seconds_per_page']:.2f}  "
             f"model load {figures['load_seconds']:.2f} s  peak RSS {figures['peak_rss_mb']:.0f} MB"
         )
     if raw:
-        console.print(f"time ratio (median s/page, {report['engine']} / raw): {report['time_ratio']:.2f}")
+        console.print(
+            f"time ratio (median s/page, {escape(report['engine'])} / raw): {report['time_ratio']:.2f}"
+        )

@@ -9,6 +9,7 @@ arguments and maps errors to exit codes.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from types import ModuleType
@@ -44,7 +45,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "models", help="list, download, inspect or remove OCR vision-language models"
     )
     actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("list", help="the curated models: size, licence, defaults, what is downloaded")
+    listing = actions.add_parser(
+        "list", help="the curated models: size, licence, defaults, what is downloaded"
+    )
+    listing.add_argument("--json", action="store_true", help="print the catalogue as JSON, for scripts")
     backend_help = "llama (GGUF for llama.cpp) or mlx (mlx-vlm); default: mlx on Apple Silicon, else llama"
     pull = actions.add_parser("pull", help="download a model into the Hugging Face cache")
     pull.add_argument("model", metavar="ID", help="model id (see: textdrop models list)")
@@ -69,7 +73,7 @@ def run_models(args: argparse.Namespace) -> int:
     from textdrop.engine import download
 
     if args.action == "list":
-        return _list(download)
+        return _list_json(download) if args.json else _list(download)
     entry = catalog.find_entry(args.model)
     if args.action == "pull":
         return _pull(download, entry, args.backend, args.yes)
@@ -155,6 +159,29 @@ def _remove(download: ModuleType, entry: ModelEntry, requested: str | None) -> i
 
 def _downloaded(download: ModuleType, entry: ModelEntry) -> list[str]:
     return [backend for backend in entry.backends if download.is_downloaded(entry, backend)]
+
+
+def _list_json(download: ModuleType) -> int:
+    """``models list --json``: one object per catalogue entry, sizes in bytes, on standard output."""
+    models = [
+        {
+            "id": entry.id,
+            "title": entry.title,
+            "family": entry.family,
+            "licence": entry.licence,
+            "commercial_use": entry.commercial_use,
+            "defaults": list(entry.defaults),
+            "builds": {
+                backend: {"repo": files.repo, "size_bytes": files.size_bytes}
+                for backend in entry.backends
+                if (files := entry.files_for(backend)) is not None
+            },
+            "downloaded": _downloaded(download, entry),
+        }
+        for entry in catalog.CATALOG
+    ]
+    print(json.dumps({"cache": str(download.cache_dir()), "models": models}, indent=2, ensure_ascii=False))
+    return ExitCode.OK
 
 
 def _list(download: ModuleType) -> int:

@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from textdrop import __version__
@@ -88,22 +89,25 @@ def run_doctor(as_json: bool = False) -> int:
         print(json.dumps(data, indent=2))
         return ExitCode.OK
     out = Console(highlight=False)
-    out.print(f"textdrop {data['textdrop']} · Python {data['python']} · {data['platform']}")
+    # Every value is escaped: install hints such as "pip install 'textdrop[llama]'" are not markup.
+    out.print(escape(f"textdrop {data['textdrop']} · Python {data['python']} · {data['platform']}"))
     table = Table("engine", "installed", "version", "accelerator", "how to install", box=None)
     for row in data["backends"]:
-        table.add_row(
+        cells = (
             row["engine"],
             "yes" if row["installed"] else "no",
             row["version"] or "-",
             row["accelerator"],
-            row["hint"],
         )
+        table.add_row(*(escape(cell) for cell in (*cells, row["hint"])))
     out.print(table)
     offline = " (offline)" if data["hub_offline"] else ""
-    out.print(f"\nModels: Hugging Face cache {data['hub_cache']}{offline}, endpoint {data['hub_endpoint']}")
+    out.print(
+        escape(f"\nModels: Hugging Face cache {data['hub_cache']}{offline}, endpoint {data['hub_endpoint']}")
+    )
     for item in data["downloaded"] or [{"model": "none downloaded (textdrop models list)", "backend": "-"}]:
-        out.print(f"  {item['model']}  [{item['backend']}]")
-    out.print(f"\nauto → [bold]{data['auto']}[/bold]")
+        out.print(escape(f"  {item['model']}  [{item['backend']}]"))
+    out.print(f"\nauto → [bold]{escape(data['auto'])}[/bold]")
     for reason in data["auto_reasons"]:
-        out.print(f"  {reason}")
+        out.print(escape(f"  {reason}"))
     return ExitCode.OK

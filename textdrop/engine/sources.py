@@ -281,7 +281,8 @@ def _open_stream(
 
 @cache
 def _register_heif() -> None:
-    from pillow_heif import register_heif_opener
+    # pi-heif: the decoder-only build of pillow-heif (same API), without the GPL x265 encoder (ADR 008)
+    from pi_heif import register_heif_opener
 
     register_heif_opener()
 
@@ -290,7 +291,7 @@ def _open_image(
     fp: IO[bytes], label: str, name: str | None, sha256: str, limits: SourceLimits, *, heif: bool
 ) -> Document:
     formats = _PILLOW_FORMATS
-    if heif:  # an ISO base media file: register pillow_heif's opener the first time one is seen
+    if heif:  # an ISO base media file: register pi-heif's opener the first time one is seen
         _register_heif()
         formats += ("HEIF",)
     with _decoding(label, limits):
