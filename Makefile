@@ -14,20 +14,20 @@ TEST_EXTRAS := --extra dev --extra llama --extra mlx --extra desktop
 
 .PHONY: run test lint lock bench package clean
 
-$(BIN)/activate:
+$(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "pip==$(PIP_VERSION)" "uv==$(UV_VERSION)"
 
-$(VENV)/.installed: pyproject.toml uv.lock $(BIN)/activate
+$(VENV)/.installed: pyproject.toml uv.lock $(BIN)/uv
 	$(SYNC)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml uv.lock $(BIN)/activate
+$(VENV)/.installed-dev: pyproject.toml uv.lock $(BIN)/uv
 	$(SYNC) $(TEST_EXTRAS)
 	touch $@ $(VENV)/.installed
 
 # Refresh uv.lock after changing a dependency in pyproject.toml (resolves for every platform).
-lock: $(BIN)/activate
+lock: $(BIN)/uv
 	$(BIN)/uv lock
 
 run: $(VENV)/.installed
