@@ -77,7 +77,14 @@ def test_tray_shows_its_icon_and_quits_when_asked(bundle: Path, tmp_path: Path, 
         assert tray_icon_shown(env), "the bundled tray app showed no icon within 60 s"
         os.environ["TEXTDROP_HOME"], saved = env["TEXTDROP_HOME"], os.environ.get("TEXTDROP_HOME", "")
         try:
-            assert send_request("quit") == "ok"  # the same socket name: the same data folder
+            # the same socket name: the same data folder. On a loaded machine the 2 s answer window can pass
+            # before the app replies: ask again until it answers or has quit (then the exit code tells).
+            answer = None
+            for _ in range(5):
+                answer = send_request("quit")
+                if answer is not None or tray.poll() is not None:
+                    break
+            assert answer == "ok" or tray.poll() is not None, answer
         finally:
             os.environ["TEXTDROP_HOME"] = saved
         assert tray.wait(30) == 0
