@@ -7,12 +7,14 @@ They compose the configuration (:mod:`textdrop.settings`), the job queue, the le
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import logging.handlers
 import os
 import signal
+import sys
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import tomlkit
@@ -21,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from textdrop.engine.backends.base import resolve_engine_name
-from textdrop.engine.errors import ExitCode, UsageError
+from textdrop.engine.errors import ExitCode, FileAccessError, UsageError
 from textdrop.engine.jobs import JobQueue
 from textdrop.engine.sources import file_label
 from textdrop.settings import (
@@ -62,9 +64,15 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     watch.add_argument("--settle", type=float, metavar="SECONDS", help="with FOLDER: settle time (default 2)")
     watch.add_argument("-o", "--out-dir", type=Path, help="with FOLDER: write sidecars here")
     watch.add_argument("-e", "--engine", help="engine name, or 'auto' (default: from the config file)")
+    watch.add_argument(
+        "--status", action="store_true", help="show what the watcher has done (textdrop status)"
+    )
+    watch.add_argument("--json", action="store_true", help="with --status: print it as JSON")
 
     folders = commands.add_parser("folders", help="list, add or remove watched folders in the config file")
-    actions = folders.add_subparsers(dest="action", metavar="ACTION", required=True)
+    folders.add_argument("--json", action="store_true", help="list the folders as JSON")
+    folders.set_defaults(action="list")
+    actions = folders.add_subparsers(dest="action", metavar="ACTION")
     add = actions.add_parser("add", help="watch a folder")
     add.add_argument("path", type=Path, help="the folder")
     add.add_argument("-r", "--recursive", action="store_true", help="watch its sub-folders too")
@@ -82,28 +90,38 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--template", help="sidecar name template, e.g. '{stem}.{ext}'")
     remove = actions.add_parser("remove", help="stop watching a folder")
     remove.add_argument("path", type=Path, help="the folder, as listed")
-    actions.add_parser("list", help="show the watched folders")
+    listing = actions.add_parser("list", help="show the watched folders (the default)")
+    listing.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print them as JSON")
 
-    commands.add_parser("status", help="what the watcher has done: counts, failures, backlog")
+    status = commands.add_parser("status", help="what the watcher has done: counts, failures, backlog")
+    status.add_argument("--json", action="store_true", help="print it as JSON")
 
 
 def run_watch(args: argparse.Namespace) -> int:
     """``textdrop watch``: run the watch service until SIGINT/SIGTERM, or with ``--once`` until idle."""
+    if args.status:
+        return run_status(args)
     settings = load_settings()
     folders = _watch_folders(args, settings)
     check_folders(folders)
     for name in {folder.engine for folder in folders if folder.engine} | {args.engine or settings.engine}:
         resolve_engine_name(name)
-    data_dir().mkdir(parents=True, exist_ok=True)
+    _ensure_folder(data_dir(), "data folder")
     lock = FileLock(watch_lock_path())
     try:
         lock.acquire(timeout=0)
+    except OSError as exc:
+        raise _location_error(watch_lock_path(), "lock file", exc) from exc
     except Timeout:
         raise UsageError(
             "Another textdrop watcher is already running for this user (textdrop status shows what it "
             "does). Stop it first, or add your folders to it with: textdrop folders add"
         ) from None
-    handler = _log_to_file()
+    try:
+        handler = _log_to_file()
+    except BaseException:
+        lock.release()
+        raise
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     failed = threading.Event()
@@ -205,11 +223,17 @@ def _outcomes_off_console(record: logging.LogRecord) -> bool:
 def _log_to_file() -> logging.Handler:
     """Log INFO and above to the rotating log file, and keep per-file outcomes off the console (they
     are printed there as ✓/✗ lines). Returns the file handler, for the caller to remove."""
-    folder = log_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        folder / LOG_FILE, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-    )
+    folder = _ensure_folder(log_dir(), "log folder")
+    try:
+        handler = logging.handlers.RotatingFileHandler(
+            folder / LOG_FILE,
+            maxBytes=LOG_BYTES,
+            backupCount=LOG_BACKUPS,
+            encoding="utf-8",
+            errors="backslashreplace",  # a path with bytes that are not UTF-8 never loses a log line
+        )
+    except OSError as exc:
+        raise _location_error(folder / LOG_FILE, "log file", exc) from exc
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     root = logging.getLogger()
@@ -222,10 +246,38 @@ def _log_to_file() -> logging.Handler:
     return handler
 
 
+def _ensure_folder(folder: Path, what: str) -> Path:
+    """Create ``folder`` (and its parents) unless it exists; returns it.
+
+    Raises:
+        FileAccessError: it cannot be created or is not a folder; the message names the path.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _location_error(folder, what, exc) from exc
+    return folder
+
+
+def _location_error(path: Path, what: str, exc: OSError) -> FileAccessError:
+    """A FileAccessError that names the unusable path of one of textdrop's own files and what to do."""
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        reason = "a file is in the way (a folder is needed there)"
+    elif isinstance(exc, IsADirectoryError):
+        reason = "it is a folder (a file is needed there)"
+    else:
+        reason = exc.strerror or str(exc)
+    return FileAccessError(
+        f"Cannot use {file_label(path)} as textdrop's {what}: {reason}. Move away what is in the way "
+        "or make the location writable, or set TEXTDROP_HOME to a writable folder for all of textdrop's "
+        "files."
+    )
+
+
 def run_folders(args: argparse.Namespace) -> int:
     """``textdrop folders add|remove|list``: edit and show the ``[[folders]]`` of the config file."""
     if args.action == "list":
-        return _list_folders(load_settings())
+        return _list_folders(load_settings(), as_json=args.json)
     if args.action == "add":
         options = {
             "path": args.path,
@@ -270,7 +322,15 @@ def run_folders(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _list_folders(settings: Settings) -> int:
+def _list_folders(settings: Settings, *, as_json: bool = False) -> int:
+    if as_json:
+        folders = [
+            {**folder.model_dump(mode="json"), "path": file_label(folder.path)}
+            | ({"output": file_label(folder.output)} if folder.output else {})
+            for folder in settings.folders
+        ]
+        _print_json(folders)
+        return ExitCode.OK
     if not settings.folders:
         err.print("No watched folders. Add one with: textdrop folders add FOLDER")
         return ExitCode.OK
@@ -290,7 +350,10 @@ def _list_folders(settings: Settings) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    """``textdrop status``: whether a watcher runs, counts by status, the backlog and the last failures."""
+    """``textdrop status`` (or ``watch --status``): whether a watcher runs, counts by status, the backlog
+    and the last failures; with ``--json`` the same as one JSON object (``watcher.running``, ``files``
+    counts, ``backlog``, ``failures``: ``path``, ``error``, ``permanent``, ``attempts``, ``updated`` and
+    ``retry_at`` as UTC ISO 8601)."""
     lock = FileLock(watch_lock_path())
     running = False
     if watch_lock_path().exists():
@@ -299,14 +362,38 @@ def run_status(args: argparse.Namespace) -> int:
             lock.release()
         except Timeout:
             running = True
-    out.print(f"Watcher: {'running' if running else 'not running'}")
+        except OSError as exc:
+            raise _location_error(watch_lock_path(), "lock file", exc) from exc
     path = ledger_path()
+    counts, failures = dict.fromkeys(Status, 0), []
+    if path.exists():
+        with Ledger(path) as ledger:
+            counts = ledger.counts()
+            failures = ledger.failures(limit=10)
+    if args.json:
+        _print_json(
+            {
+                "watcher": {"running": running},
+                "files": {status.value: counts[status] for status in Status},
+                "backlog": counts[Status.PENDING],
+                "failures": [
+                    {
+                        "path": file_label(entry.path),
+                        "error": entry.last_error,
+                        "permanent": entry.permanent,
+                        "attempts": entry.attempts,
+                        "updated": _iso(entry.updated),
+                        "retry_at": _iso(entry.retry_at) if entry.retry_at else None,
+                    }
+                    for entry in failures
+                ],
+            }
+        )
+        return ExitCode.OK
+    out.print(f"Watcher: {'running' if running else 'not running'}")
     if not path.exists():
         out.print("No files processed yet (no ledger).")
         return ExitCode.OK
-    with Ledger(path) as ledger:
-        counts = ledger.counts()
-        failures = ledger.failures(limit=10)
     out.print(
         f"Files: {counts[Status.DONE]} done, {counts[Status.PENDING]} pending, {counts[Status.FAILED]} failed"
     )
@@ -318,6 +405,16 @@ def run_status(args: argparse.Namespace) -> int:
             retry = " (will retry)" if not entry.permanent else ""
             out.print(f"  {when}  {escape(file_label(entry.path))}: {escape(entry.last_error or '')}{retry}")
     return ExitCode.OK
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print_json(data: object) -> None:
+    """``data`` as indented JSON on stdout, unstyled (rich would colour it on a terminal)."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 __all__ = ["add_parsers", "run_folders", "run_status", "run_watch"]

@@ -14,6 +14,7 @@ import io
 import logging
 import math
 import os
+import re
 import stat
 import threading
 import warnings
@@ -116,12 +117,25 @@ class Document:
 
 
 def file_label(path: str | os.PathLike[str]) -> str:
-    """A path as printable, UTF-8-safe text: bytes of a non-UTF-8 name become ``\\xNN`` escapes.
+    """A path as one line of printable, UTF-8-safe text.
 
-    Used wherever a file name is shown or recorded (messages, ``Document.name``, sidecar metadata), so a
-    name that is not valid UTF-8 survives printing, YAML and JSON, and compares equal on the next run.
+    Bytes of a non-UTF-8 name become ``\\xNN`` escapes, and so do control characters (C0, DEL, C1:
+    newline, carriage return, escape sequences, U+0085 NEXT LINE); the line and paragraph separators
+    and the bidirectional overrides become ``\\uNNNN``. Used wherever a file name is shown or recorded
+    (messages, log lines, ``Document.name``, sidecar metadata), so any name the OS allows stays on one
+    line, cannot drive the terminal, survives YAML and JSON unchanged, and compares equal on the next run.
+    The label is for people and metadata; the path itself is used to open files and key the ledger.
     """
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return _UNPRINTABLE.sub(_escape_char, text)
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def open_source(
