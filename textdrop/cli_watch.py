@@ -48,6 +48,8 @@ LOG_BACKUPS = 3
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+note = Console(stderr=True, highlight=False, soft_wrap=True)
+"""Progress and success lines; silenced by ``-q`` (errors go to :data:`err`)."""
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -110,20 +112,26 @@ def run_watch(args: argparse.Namespace) -> int:
     lock = FileLock(watch_lock_path())
     try:
         lock.acquire(timeout=0)
-    except OSError as exc:
-        raise _location_error(watch_lock_path(), "lock file", exc) from exc
-    except Timeout:
+    except Timeout:  # an OSError too: before the clause below
         raise UsageError(
             "Another textdrop watcher is already running for this user (textdrop status shows what it "
             "does). Stop it first, or add your folders to it with: textdrop folders add"
         ) from None
+    except OSError as exc:
+        raise _location_error(watch_lock_path(), "lock file", exc) from exc
     try:
         handler = _log_to_file()
     except BaseException:
         lock.release()
         raise
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signalled: list[int] = []
+
+    def terminate(signum: int, frame: object) -> None:
+        signalled.append(signum)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     failed = threading.Event()
 
     def report(event: FileEvent) -> None:
@@ -131,11 +139,11 @@ def run_watch(args: argparse.Namespace) -> int:
         sidecar = escape(file_label(event.sidecar)) if event.sidecar else ""
         if event.status == "done":
             pages = f"{event.pages} page{'s' if event.pages != 1 else ''}"
-            err.print(f"[green]✓[/green] {name} → {sidecar} ({pages}, {event.seconds:.1f} s)")
+            note.print(f"[green]✓[/green] {name} → {sidecar} ({pages}, {event.seconds:.1f} s)")
         elif event.status == "reused":
-            err.print(f"[green]✓[/green] {name} → {sidecar} (same content as another file)")
+            note.print(f"[green]✓[/green] {name} → {sidecar} (same content as another file)")
         elif event.status == "retry":
-            err.print(f"[yellow]↻[/yellow] {name}: {escape(event.message)} (will retry)")
+            note.print(f"[yellow]↻[/yellow] {name}: {escape(event.message)} (will retry)")
         else:
             failed.set()
             err.print(f"[red]✗[/red] {name}: {escape(event.message)}")
@@ -165,15 +173,17 @@ def run_watch(args: argparse.Namespace) -> int:
                 service.start()
                 names = ", ".join(file_label(folder.path) for folder in folders)
                 if args.once:
-                    err.print(f"Reading what is in {escape(names)} …")
-                    while not service.wait_idle(timeout=0.5) and not stop.is_set():
-                        pass
+                    note.print(f"Reading what is in {escape(names)} …")
+                    while not stop.is_set() and not service.wait_idle(timeout=0.5):
+                        service.check()
                 else:
-                    err.print(f"Watching {escape(names)}; press Ctrl+C to stop.")
+                    note.print(f"Watching {escape(names)}; press Ctrl+C to stop.")
                     while not stop.wait(0.5):
-                        pass
+                        service.check()
+                service.check()  # a service that died is an error, never a clean exit
             except KeyboardInterrupt:
-                err.print("Stopping …")
+                signalled.append(signal.SIGINT)
+                note.print("Stopping …")
             finally:
                 service.stop()
                 clean = jobs.stop(grace=settings.watch.grace_seconds, cancel_pending=True)
@@ -184,9 +194,14 @@ def run_watch(args: argparse.Namespace) -> int:
         lock.release()
         logging.getLogger().removeHandler(handler)
         handler.close()
+    # --once is a batch: a signal cut it short (130 for SIGINT, 143 for SIGTERM). A service stopped by a
+    # signal has done its job: 0, as init systems expect.
+    code = ExitCode(128 + signalled[0]) if signalled and args.once else ExitCode.OK
     if not clean:  # the worker is stuck in a page: leave without waiting for it (nothing is half-written)
-        os._exit(ExitCode.INTERRUPTED)
-    return ExitCode.OTHER_ERROR if failed.is_set() and args.once else ExitCode.OK
+        os._exit(code or ExitCode.INTERRUPTED)
+    if code == ExitCode.OK and failed.is_set() and args.once:
+        return ExitCode.OTHER_ERROR
+    return code
 
 
 def _watch_folders(args: argparse.Namespace, settings: Settings) -> list[FolderOptions]:
@@ -300,7 +315,7 @@ def run_folders(args: argparse.Namespace) -> int:
         edit_settings(
             lambda document: document.setdefault("folders", tomlkit.aot()).append(folder_table(folder))
         )
-        err.print(f"Added {escape(file_label(folder.path))}. Run textdrop watch to start (or restart it).")
+        note.print(f"Added {escape(file_label(folder.path))}. Run textdrop watch to start (or restart it).")
         return ExitCode.OK
     target = FolderOptions(path=args.path).path
     settings = load_settings()
@@ -318,7 +333,7 @@ def run_folders(args: argparse.Namespace) -> int:
             del document["folders"]
 
     edit_settings(drop)
-    err.print(f"Removed {escape(file_label(target))}; its sidecars are left in place.")
+    note.print(f"Removed {escape(file_label(target))}; its sidecars are left in place.")
     return ExitCode.OK
 
 

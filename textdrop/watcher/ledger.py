@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from textdrop.engine.errors import FileAccessError
+from textdrop.engine.errors import LedgerError
 from textdrop.engine.sources import file_label
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class Ledger:
         clock: Returns the Unix time in seconds for the time columns (tests pass a fake one).
 
     Raises:
-        FileAccessError: The file or its folder cannot be created or opened, the file is not a SQLite
+        LedgerError: The file or its folder cannot be created or opened, the file is not a SQLite
             database or is damaged, a migration fails, or its schema was made by a newer textdrop.
     """
 
@@ -171,7 +171,7 @@ class Ledger:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise FileAccessError(
+            raise LedgerError(
                 f"Cannot create the folder of the ledger {self.path}: {exc}. "
                 "Check that the data folder is writable (TEXTDROP_HOME moves it)."
             ) from exc
@@ -488,7 +488,7 @@ class Ledger:
         known = MIGRATIONS[-1][0]
         newest = max(applied, default=0)
         if newest > known:
-            raise FileAccessError(
+            raise LedgerError(
                 f"The ledger {self.path} was made by a newer textdrop (schema {newest}; this version knows "
                 f"up to {known}). Upgrade textdrop, or move the ledger away: {_RESTART_HINT}."
             )
@@ -540,7 +540,7 @@ class Ledger:
 
     @contextmanager
     def _guard(self, doing: str) -> Iterator[None]:
-        """Turn the SQLite errors a user can cause (damage, disk full, no access) into FileAccessError."""
+        """Turn the SQLite errors a user can cause (damage, disk full, no access) into LedgerError."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
@@ -548,20 +548,18 @@ class Ledger:
                 raise  # IntegrityError, ProgrammingError and the like are bugs, not the user's doing
             raise self._error(exc, doing) from exc
 
-    def _error(self, exc: sqlite3.Error, doing: str = "opened") -> FileAccessError:
+    def _error(self, exc: sqlite3.Error, doing: str = "opened") -> LedgerError:
         name = getattr(exc, "sqlite_errorname", "")
         text = str(exc)
         if name.startswith(tuple(_DAMAGED)) or "not a database" in text or "malformed" in text:
-            return FileAccessError(
-                f"The ledger {self.path} is damaged: {text}. Move it away; {_RESTART_HINT}."
-            )
+            return LedgerError(f"The ledger {self.path} is damaged: {text}. Move it away; {_RESTART_HINT}.")
         if name.startswith("SQLITE_BUSY") or "locked" in text:
-            return FileAccessError(
+            return LedgerError(
                 f"The ledger {self.path} cannot be {doing}: another process has kept it locked for over "
                 f"{BUSY_TIMEOUT_S:g} s. Stop the other textdrop that watches the same folders, then try "
                 "again."
             )
-        return FileAccessError(
+        return LedgerError(
             f"The ledger {self.path} cannot be {doing}: {text}. Check that its folder is writable and the "
             f"disk is not full; if that does not help, move the ledger away: {_RESTART_HINT}."
         )
