@@ -14,8 +14,12 @@ says which call), not by ``chmod``.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
+import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -36,6 +40,7 @@ from textdrop.watcher.ledger import Ledger, Status
 from textdrop.watcher.service import FileEvent, FolderOptions, WatchOptions, WatchService
 
 ROOT = Path(__file__).resolve().parents[1]
+REAL_REPLACE = os.replace
 
 ODD_NAMES: list[bytes] = [
     b"latin1-\xe9t\xe9.png",  # not UTF-8: a name copied from an old Windows share
@@ -338,3 +343,256 @@ def test_batch_lines_and_exit_code_follow_the_argument_order(
     assert code == ExitCode.FILE_ACCESS
     lines = [line for line in capsys.readouterr().err.splitlines() if line[:1] in "✓✗="]
     assert ["missing" in lines[0], "broken" in lines[1], "first" in lines[2]] == [True] * 3, lines
+
+
+# ----- 2. supervised threads -----------------------------------------------------------------------------
+
+
+def test_an_error_in_a_rescan_does_not_kill_the_service(
+    harness: Harness, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = harness.start(folder(inbox), rescan_minutes=0.002)
+    real, failures = WatchService._scan, []
+
+    def failing_scan(self: WatchService) -> None:
+        if len(failures) < 3:
+            failures.append(1)
+            raise RuntimeError("a rescan failed")
+        real(self)
+
+    monkeypatch.setattr(WatchService, "_scan", failing_scan)
+    wait_until(lambda: len(failures) == 3, what="three failed rescans")
+    png(inbox / "after.png", seed=4)
+    wait_until(lambda: harness.statuses("after.png") == ["done"], what="a file after the failed rescans")
+    service.check()
+
+
+def test_a_dead_observer_is_replaced_and_what_arrived_meanwhile_is_read(
+    harness: Harness, inbox: Path
+) -> None:
+    service = harness.start(folder(inbox))
+    for observer in service._observers:
+        for emitter in observer.emitters:
+            emitter.stop()
+            emitter.join(5)
+    png(inbox / "missed.png", seed=5)  # no observer sees this one
+    service.check()
+    wait_until(lambda: harness.statuses("missed.png") == ["done"], what="the file missed while unobserved")
+    png(inbox / "seen.png", seed=6)
+    wait_until(lambda: harness.statuses("seen.png") == ["done"], what="a file seen by the new observer")
+
+
+def test_a_watched_folder_that_vanishes_stops_the_service_with_its_name(
+    harness: Harness, inbox: Path
+) -> None:
+
+    from textdrop.engine.errors import ConfigError
+
+    service = harness.start(folder(inbox))
+    shutil.rmtree(inbox)
+    wait_until(lambda: not all(e.is_alive() for o in service._observers for e in o.emitters), what="emitter")
+    with pytest.raises(ConfigError, match="does not exist"):
+        service.check()
+    with pytest.raises(ConfigError):
+        service.check()  # and stays stopped
+
+
+def test_watch_exits_non_zero_when_its_dispatch_thread_dies(
+    fake_engine, inbox: Path, textdrop_home: Path, wide, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatch loop is made to raise a BaseException (as an unforeseen bug would); ``watch --once``
+    must not wait forever for a dead thread. A timer sends SIGTERM after 20 s in case it does."""
+
+    class Bug(BaseException):
+        pass
+
+    def broken(self: WatchService) -> None:
+        raise Bug("a bug in the dispatch loop")
+
+    monkeypatch.setattr(WatchService, "_dispatch_ready", broken)
+    png(inbox / "a.png")
+    timer = threading.Timer(20, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        code = run(["watch", str(inbox), "--once", "--settle", "0", "-e", "fake"])
+    finally:
+        timer.cancel()
+    err = capsys.readouterr().err
+    assert code not in (ExitCode.OK, ExitCode.TERMINATED), err
+    assert "dispatch" in err or "Bug" in err
+    log = (textdrop_home / "logs" / "textdrop.log").read_text()
+    assert "a bug in the dispatch loop" in log
+
+
+# ----- 4. a busy ledger ----------------------------------------------------------------------------------
+
+
+def test_a_ledger_locked_by_another_process_fails_clearly_and_loses_nothing(
+    fake_engine, inbox: Path, textdrop_home: Path, wide, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textdrop.watcher import ledger as ledger_module
+
+    png(inbox / "first.png", seed=1)
+    assert run(["watch", str(inbox), "--once", "--settle", "0", "-e", "fake"]) == 0
+    png(inbox / "second.png", seed=2)
+    monkeypatch.setattr(ledger_module, "BUSY_TIMEOUT_S", 0.5)
+    holder = sqlite3.connect(textdrop_home / "data" / "ledger.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        code = run(["watch", str(inbox), "--once", "--settle", "0", "-e", "fake"])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    err = capsys.readouterr().err
+    assert code == ExitCode.FILE_ACCESS, err
+    assert "locked" in err and "ledger" in err
+    assert not (inbox / "second.png.md").exists()
+    assert run(["watch", str(inbox), "--once", "--settle", "0", "-e", "fake"]) == 0
+    assert (inbox / "second.png.md").exists()
+
+
+# ----- 5. transient write failures -----------------------------------------------------------------------
+
+
+def failing_renames(monkeypatch: pytest.MonkeyPatch, into: Path, code: int, times: int) -> list[str]:
+    """Make renames into ``into`` fail ``times`` times with ``code``, as the kernel reports a full disk
+    (ENOSPC), a read-only mount (EROFS) or a forbidden folder (EACCES); root ignores permission bits, so
+    this stands in for chmod. Returns the list of failed targets."""
+    real = REAL_REPLACE
+    failed: list[str] = []
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).startswith(str(into)) and len(failed) < times:
+            failed.append(str(dst))
+            raise OSError(code, os.strerror(code), str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    return failed
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_a_failing_sidecar_write_is_retried_until_it_succeeds_without_a_second_ocr(
+    harness: Harness, inbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    out = tmp_path / "out"
+    failed = failing_renames(monkeypatch, out, code, times=8)
+    harness.start(folder(inbox, output=out), max_attempts=3, retry_seconds=0.02, max_retry_seconds=0.1)
+    png(inbox / "scan.png", seed=7)
+    wait_until(
+        lambda: harness.statuses("scan.png")[-1:] == ["done"],
+        what=f"the write to succeed: {harness.events}, {failed}",
+    )
+    assert len(failed) == 8 and harness.statuses("scan.png") == ["retry"] * 8 + ["done"]
+    assert (out / "scan.png.md").exists() and temp_files(out) == []
+    assert len(FakeEngine.pages) == 1, "the result was stored: retries only write"
+    assert harness.ledger.latest(str(inbox / "scan.png")).status == Status.DONE
+
+
+def test_watch_once_leaves_an_unwritable_file_pending_for_the_next_run(
+    fake_engine, inbox: Path, tmp_path: Path, textdrop_home: Path, wide, capsys, monkeypatch
+) -> None:
+    from tests.conftest import write_config
+
+    write_config(textdrop_home, "[watch]\nretry_seconds = 0.02\nmax_attempts = 2\n")
+    out = tmp_path / "out"
+    png(inbox / "scan.png", seed=8)
+    (inbox / "broken.png").write_bytes(b"not an image")
+    failing_renames(monkeypatch, out, errno.ENOSPC, times=100)
+    assert run(["watch", str(inbox), "-o", str(out), "--once", "--settle", "0", "-e", "fake"]) == 1
+    capsys.readouterr()
+    assert run(["watch", "--status", "--json"]) == 0
+    failures = {Path(f["path"]).name: f for f in json.loads(capsys.readouterr().out)["failures"]}
+    assert failures["scan.png"]["permanent"] is False and "No space" in failures["scan.png"]["error"]
+    assert failures["broken.png"]["permanent"] is True
+    monkeypatch.setattr(os, "replace", REAL_REPLACE)  # the disk has room again
+    assert run(["watch", str(inbox), "-o", str(out), "--once", "--settle", "0", "-e", "fake"]) == 0
+    assert (out / "scan.png.md").exists()
+
+
+# ----- 7. signals ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("command", ["ocr", "watch --once"])
+def test_a_signal_stops_a_batch_with_its_code_and_leaves_no_half_written_sidecar(
+    tmp_path: Path, textdrop_home: Path, signum: int, code: int, command: str
+) -> None:
+    files = [png(tmp_path / f"p{n}.png", seed=n) for n in range(8)]
+    if command == "ocr":
+        args = ["ocr", "-e", "slow", *files]
+    else:
+        args = ["watch", tmp_path, "--once", "--settle", "0", "-e", "slow"]
+    process = textdrop_process(*args, delay=0.4, stderr=subprocess.PIPE)
+    wait_until(lambda: len(sidecars(tmp_path)) >= 1, timeout=30, what="a first sidecar")
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == code, err.decode()
+    assert temp_files(tmp_path) == []
+    done = sidecars(tmp_path)
+    assert 1 <= len(done) < len(files)
+    for sidecar in done:
+        source = sidecar.with_name(sidecar.name.removesuffix(".md"))
+        assert read_metadata(sidecar)["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+# ----- 9. a source deleted or replaced while it is read --------------------------------------------------
+
+
+class MutatingEngine(FakeEngine):
+    """:class:`FakeEngine` that, while it reads a page, does :attr:`action` to the file being read:
+    ``delete`` it, ``replace`` it by another image (a rename over it), or ``append`` bytes to it."""
+
+    name = "mutating"
+    action = "delete"
+    target: Path | None = None
+
+    def recognize_page(self, image, options):
+        target, action = type(self).target, type(self).action
+        if target is not None and target.exists():
+            type(self).target = None  # once
+            if action == "delete":
+                target.unlink()
+            elif action == "replace":
+                png(target.with_name("new.tmp"), seed=99)
+                os.replace(target.with_name("new.tmp"), target)
+            else:
+                with open(target, "ab") as handle:
+                    handle.write(b"more")
+        return super().recognize_page(image, options)
+
+
+@pytest.fixture
+def mutating(monkeypatch: pytest.MonkeyPatch, fake_engine) -> type[MutatingEngine]:
+    from textdrop.engine.backends import base
+
+    monkeypatch.setitem(base.BUILTIN_ENGINES, "mutating", "tests.test_robustness:MutatingEngine")
+    yield MutatingEngine
+    MutatingEngine.target = None
+
+
+@pytest.mark.parametrize("action", ["delete", "replace", "append"])
+def test_ocr_writes_no_sidecar_for_a_source_changed_while_it_was_read(
+    mutating, tmp_path: Path, wide, capsys, action: str
+) -> None:
+    source = png(tmp_path / "scan.png", seed=1)
+    mutating.action, mutating.target = action, source
+    assert run(["ocr", "-e", "mutating", str(source)]) == ExitCode.FILE_ACCESS
+    assert "while it was read" in capsys.readouterr().err
+    assert sidecars(tmp_path) == [] and temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("action", ["delete", "replace", "append"])
+def test_the_watcher_writes_a_sidecar_only_for_content_that_still_exists(
+    harness: Harness, inbox: Path, mutating, action: str
+) -> None:
+    source = png(inbox / "scan.png", seed=1)
+    mutating.action, mutating.target = action, source
+    harness.start(folder(inbox), engine="mutating")
+    if action == "delete":
+        wait_until(lambda: harness.service.backlog == 0 and FakeEngine.pages, what="the read")
+        time.sleep(0.3)
+        assert sidecars(inbox) == [] and harness.ledger.latest(str(source)) is None
+        return
+    wait_until(lambda: harness.statuses("scan.png") == ["done"], what="the new version's sidecar")
+    assert read_metadata(inbox / "scan.png.md")["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()

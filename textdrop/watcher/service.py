@@ -730,13 +730,21 @@ class WatchService:
         except OutputError as error:
             self._output_failed(folder, path, digest, error)
             return True
-        self._output_failures.pop(path, None)
+        retried = self._output_failures.pop(path, None) is not None  # its own result, after a failed write
         self.ledger.mark_done(
             str(path), digest, sidecar=str(target), engine=result.engine, model=result.model, seconds=0.0
         )
-        log.info("%s → %s (same content as a file read before)", file_label(path), file_label(target))
+        how = "written on a retry" if retried else "same content as a file read before"
+        log.info("%s → %s (%s)", file_label(path), file_label(target), how)
         self.on_event(
-            FileEvent(path, "reused", sidecar=target, pages=len(result.pages), markdown=result.markdown)
+            FileEvent(
+                path,
+                "done" if retried else "reused",
+                sidecar=target,
+                seconds=result.seconds if retried else 0.0,
+                pages=len(result.pages),
+                markdown=result.markdown,
+            )
         )
         return True
 
