@@ -596,3 +596,47 @@ def test_the_watcher_writes_a_sidecar_only_for_content_that_still_exists(
         return
     wait_until(lambda: harness.statuses("scan.png") == ["done"], what="the new version's sidecar")
     assert read_metadata(inbox / "scan.png.md")["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+
+
+# ----- 3. output names unique per source -----------------------------------------------------------------
+
+
+def test_sources_of_one_name_from_several_folders_get_one_sidecar_each_in_one_output_folder(
+    fake_engine, tmp_path: Path, wide, capsys
+) -> None:
+    tree, out = tmp_path / "tree", tmp_path / "out"
+    sources = []
+    for number, sub in enumerate(["2024", "2025", "2025/extra"]):
+        (tree / sub).mkdir(parents=True)
+        sources.append(png(tree / sub / "scan.png", seed=number, size=(40 + number, 30)))
+    for fmt, suffix in (("md", ".md"), ("json", ".json")):
+        assert run(["ocr", "-e", "fake", "-r", "-o", str(out), "-f", fmt, str(tree)]) == 0
+        written = sorted(p.name for p in out.iterdir() if p.name.endswith(suffix))
+        assert written == sorted([f"scan.png{suffix}", f"scan.png.1{suffix}", f"scan.png.2{suffix}"])
+        by_hash = {read_metadata(out / name)["sha256"]: read_metadata(out / name) for name in written}
+        for source in sources:
+            meta = by_hash[hashlib.sha256(source.read_bytes()).hexdigest()]
+            assert meta["source_folder"] == str(source.parent)
+    capsys.readouterr()
+    assert run(["ocr", "-e", "fake", "-r", "-o", str(out), str(tree)]) == 0
+    assert "0 written, 3 up to date, 0 failed" in capsys.readouterr().err
+    png(sources[0], seed=50)  # the first changes: its own sidecar is replaced, the others stay
+    assert run(["ocr", "-e", "fake", "-r", "-o", str(out), str(tree)]) == 0
+    assert len([p for p in out.iterdir() if p.name.endswith(".md")]) == 3
+    assert read_metadata(out / "scan.png.md")["sha256"] == hashlib.sha256(sources[0].read_bytes()).hexdigest()
+
+
+def test_watched_folders_sharing_an_output_folder_keep_each_sidecar(harness: Harness, tmp_path: Path) -> None:
+    out, one, two = tmp_path / "out", tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    png(one / "scan.png", seed=1)
+    png(two / "scan.png", seed=2)
+    harness.start(folder(one, output=out), folder(two, output=out), observe=False)
+    wait_until(lambda: len(harness.events) == 2, what="both sidecars")
+    assert sorted(p.name for p in out.iterdir()) == ["scan.png.1.md", "scan.png.md"]
+    harness.stop()
+    harness.events.clear()
+    harness.start(folder(one, output=out), folder(two, output=out), observe=False)
+    harness.service.wait_idle(timeout=10)
+    assert harness.events == [] and len(list(out.iterdir())) == 2  # both recognised as up to date
