@@ -640,3 +640,58 @@ def test_watched_folders_sharing_an_output_folder_keep_each_sidecar(harness: Har
     harness.start(folder(one, output=out), folder(two, output=out), observe=False)
     harness.service.wait_idle(timeout=10)
     assert harness.events == [] and len(list(out.iterdir())) == 2  # both recognised as up to date
+
+
+# ----- command-line conventions --------------------------------------------------------------------------
+
+
+def test_v_and_q_work_after_the_sub_command(fake_engine, tmp_path: Path, wide, capsys) -> None:
+    source = png(tmp_path / "scan.png")
+    assert run(["ocr", "-e", "fake", str(source), "-q"]) == 0
+    assert capsys.readouterr().err == "" and (tmp_path / "scan.png.md").exists()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    assert run(["ocr", "--force", "-e", "fake", str(source), str(broken), "-q"]) == ExitCode.INPUT_FILE
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("✗"), "-q keeps errors only"
+    assert run(["ocr", str(broken), "-e", "fake", "-v"]) == ExitCode.INPUT_FILE
+    assert "Traceback" in capsys.readouterr().err, "-v after the sub-command shows the traceback"
+    assert run(["-q", "folders", "list", "--json"]) == 0
+    with pytest.raises(SystemExit):
+        run(["ocr", "-v", "-q", str(source)])
+
+
+def test_ocr_dash_reads_an_image_from_standard_input(tmp_path: Path, textdrop_home: Path) -> None:
+    source = png(tmp_path / "scan.png", size=(41, 31))
+    process = textdrop_process(
+        "ocr", "-e", "fake", "-", stdin=source.open("rb"), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().strip() == "fake page 41x31"
+    assert sidecars(tmp_path) == []
+
+
+def test_folders_json_lists_what_the_config_says(
+    inbox: Path, tmp_path: Path, textdrop_home: Path, capsys
+) -> None:
+    assert run(["folders", "add", str(inbox), "--settle", "5", "-o", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    assert run(["folders", "--json"]) == 0
+    folders = json.loads(capsys.readouterr().out)
+    assert folders == [
+        {
+            "path": str(inbox),
+            "recursive": False,
+            "patterns": list(FolderOptions(path=inbox).patterns),
+            "settle_seconds": 5.0,
+            "polling": False,
+            "output": str(tmp_path / "out"),
+            "engine": None,
+            "template": None,
+            "clipboard": False,
+            "notify": False,
+        }
+    ]
+    assert run(["folders", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == folders

@@ -73,7 +73,6 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
     folders = commands.add_parser("folders", help="list, add or remove watched folders in the config file")
     folders.add_argument("--json", action="store_true", help="list the folders as JSON")
-    folders.set_defaults(action="list")
     actions = folders.add_subparsers(dest="action", metavar="ACTION")
     add = actions.add_parser("add", help="watch a folder")
     add.add_argument("path", type=Path, help="the folder")
@@ -291,7 +290,7 @@ def _location_error(path: Path, what: str, exc: OSError) -> FileAccessError:
 
 def run_folders(args: argparse.Namespace) -> int:
     """``textdrop folders add|remove|list``: edit and show the ``[[folders]]`` of the config file."""
-    if args.action == "list":
+    if args.action in (None, "list"):  # ``textdrop folders`` alone lists them
         return _list_folders(load_settings(), as_json=args.json)
     if args.action == "add":
         options = {
