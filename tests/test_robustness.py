@@ -228,6 +228,8 @@ def test_watch_once_reads_every_odd_name_once_and_a_second_run_writes_nothing(
     assert run(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["files"]["done"] == len(ODD_NAMES)
+    assert run(["ocr", "-e", "fake", str(inbox)]) == 0  # the front matter names each source exactly
+    assert f"0 written, {len(ODD_NAMES)} up to date" in capsys.readouterr().err
 
 
 def test_a_live_arrival_with_a_non_utf8_name_is_read_and_the_service_lives_on(
@@ -380,6 +382,24 @@ def test_a_dead_observer_is_replaced_and_what_arrived_meanwhile_is_read(
     wait_until(lambda: harness.statuses("missed.png") == ["done"], what="the file missed while unobserved")
     png(inbox / "seen.png", seed=6)
     wait_until(lambda: harness.statuses("seen.png") == ["done"], what="a file seen by the new observer")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the point of the test
+def test_a_dead_job_worker_stops_the_service_with_the_cause(
+    harness: Harness, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A BaseException escaping the engine (here SystemExit) ends the job worker; the service must say
+    so instead of queueing files nobody reads."""
+
+    def fatal(self, image, options):
+        raise SystemExit("the engine pulled the plug")
+
+    monkeypatch.setattr(FakeEngine, "recognize_page", fatal)
+    service = harness.start(folder(inbox))
+    png(inbox / "a.png")
+    wait_until(lambda: not harness.jobs.alive, what="the worker to end")
+    with pytest.raises(Exception, match="OCR worker thread ended"):
+        service.check()
 
 
 def test_a_watched_folder_that_vanishes_stops_the_service_with_its_name(
