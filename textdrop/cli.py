@@ -176,8 +176,6 @@ def run(argv: list[str] | None = None) -> int:
             "(TEXTDROP_HOME moves all of textdrop's files)."
         )
         _fail(None, error, args.verbose)
-        if args.verbose:
-            log.debug("OS error", exc_info=exc)
         return error.exit_code
 
 
@@ -343,7 +341,10 @@ def _ocr(args: argparse.Namespace) -> int:
             if isinstance(item, TextdropError):
                 waiting.append(_Pending(None, item))
             elif item == STDIN:
-                waiting.append(_Pending(None, queue.submit(_read_stdin(limits.max_file_mb))))
+                try:
+                    waiting.append(_Pending(None, queue.submit(_read_stdin(limits.max_file_mb))))
+                except TextdropError as exc:
+                    waiting.append(_Pending(None, exc))
             else:
                 progress.update(task, description=escape(file_label(item.name)))
                 waiting.append(_submit(args, queue, item, template))

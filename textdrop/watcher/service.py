@@ -20,8 +20,12 @@ is done again, and a sidecar written just before a crash is recognised instead o
 interrupted sidecar writes are removed. A periodic rescan (default every 5 minutes) catches missed events.
 
 Failures are per file, never for the service: transient ones (a locked file on an SMB share, EBUSY,
-EACCES, a full disk when writing) are retried with exponential backoff and jitter up to a limit; permanent
-ones (a corrupt file) are recorded with their reason and retried only when the file changes.
+EACCES) are retried with exponential backoff and jitter up to a limit; a sidecar that cannot be written
+(a full disk, a read-only or forbidden output folder) is retried from the stored result until it can be;
+permanent ones (a corrupt file) are recorded with their reason and retried only when the file changes.
+What is not per file stops the service with its cause, raised by :meth:`WatchService.check`: a ledger that
+cannot be written, a dispatch or job worker thread that died, a watched folder that is gone. Dead observers
+are replaced. A sidecar is written only while the source is still the file that was read. (ADR 009.)
 """
 
 from __future__ import annotations
