@@ -245,6 +245,17 @@ def test_a_live_arrival_with_a_non_utf8_name_is_read_and_the_service_lives_on(
     assert harness.ledger.latest(str(bad)).status == Status.DONE
 
 
+def test_folders_add_refuses_a_folder_name_the_config_file_cannot_hold(
+    tmp_path: Path, textdrop_home: Path, wide, capsys
+) -> None:
+    odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/scans-\xff"))
+    odd.mkdir()
+    assert run(["folders", "add", str(odd)]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "textdrop watch FOLDER" in err and "Traceback" not in err
+    assert not (textdrop_home / "config" / "config.toml").exists()
+
+
 def test_an_error_line_for_an_odd_name_is_one_line(
     fake_engine: type[FakeEngine], tmp_path: Path, wide, capsys
 ) -> None:

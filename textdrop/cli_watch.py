@@ -293,6 +293,13 @@ def run_folders(args: argparse.Namespace) -> int:
     if args.action in (None, "list"):  # ``textdrop folders`` alone lists them
         return _list_folders(load_settings(), as_json=args.json)
     if args.action == "add":
+        for given in (args.path, args.out_dir):
+            if given is not None and file_label(given) != str(given):
+                raise UsageError(
+                    f"{file_label(given)}: the config file (UTF-8 text) cannot hold a path that is not valid "
+                    "UTF-8 or has control characters. Rename the folder, or watch it without the config "
+                    "file: textdrop watch FOLDER"
+                )
         options = {
             "path": args.path,
             "recursive": args.recursive,
