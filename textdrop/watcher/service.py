@@ -411,6 +411,8 @@ class WatchService:
         log.warning("a folder observer stopped; starting new ones and rescanning the folders")
         for observer in self._observers:
             observer.stop()
+        for observer in self._observers:
+            observer.join(5)
         self._observers.clear()
         try:
             check_folders(self.folders)
