@@ -7,14 +7,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,26 +27,50 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from textdrop import __version__, cli_models, cli_watch
 from textdrop.engine.backends.base import RecognizeOptions, split_spec
-from textdrop.engine.errors import ExitCode, FileAccessError, TextdropError, UsageError
+from textdrop.engine.errors import ExitCode, FileAccessError, LimitExceededError, TextdropError, UsageError
 from textdrop.engine.result import OcrResult
-from textdrop.engine.sidecar import FORMATS
-from textdrop.engine.sources import SUPPORTED_SUFFIXES, file_label, sha256_file
+from textdrop.engine.sidecar import FORMATS, find_up_to_date, write_sidecar
+from textdrop.engine.sources import SUPPORTED_SUFFIXES, file_label, file_version, sha256_file
+
+if TYPE_CHECKING:
+    from textdrop.engine.jobs import Job, JobQueue
 
 log = logging.getLogger(__name__)
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+note = Console(stderr=True, highlight=False, soft_wrap=True)
+"""Progress and success lines; silenced by ``-q`` (errors go to :data:`err`)."""
+
+STDIN = "-"
+"""The ``ocr`` argument that reads one image or PDF from standard input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose every (sub-)command takes ``-v`` and ``-q``, before or after its name.
+
+    Sub-parsers are made of the parser's own class, so each gets the two options; their default is
+    ``SUPPRESS`` so that a sub-command that does not see them keeps what the main command parsed.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log details, tracebacks"
+        )
+        self.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="print errors only"
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="textdrop", description="Local OCR: images and PDFs to Markdown, on your machine."
-    )
+    parser = _Parser(prog="textdrop", description="Local OCR: images and PDFs to Markdown, on your machine.")
     parser.add_argument("--version", action="version", version=f"textdrop {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details and show tracebacks")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ocr = commands.add_parser("ocr", help="recognise images and PDFs, write Markdown sidecars")
-    ocr.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or glob patterns")
+    ocr.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files, folders or glob patterns; '-' reads standard input"
+    )
     ocr.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders")
     ocr.add_argument("-o", "--out-dir", type=Path, help="write sidecars here instead of beside each file")
     ocr.add_argument("--stdout", action="store_true", help="print the result instead of writing sidecars")
@@ -89,10 +118,14 @@ def run(argv: list[str] | None = None) -> int:
     """Entry point of the ``textdrop`` console script; returns the process exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.verbose, args.quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+    if args.verbose and args.quiet:
+        parser.error("-v and -q cannot be used together")
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.DEBUG if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    note.quiet = cli_watch.note.quiet = args.quiet
     if args.command is None:
         if _has_display():
             args.command, args.no_watch = "tray", False
@@ -101,7 +134,8 @@ def run(argv: list[str] | None = None) -> int:
             return ExitCode.USAGE
     try:
         if args.command == "ocr":
-            return _ocr(args)
+            with _sigterm_unwinds():
+                return _ocr(args)
         if args.command == "watch":
             return cli_watch.run_watch(args)
         if args.command == "folders":
@@ -129,9 +163,42 @@ def run(argv: list[str] | None = None) -> int:
     except TextdropError as exc:
         _fail(None, exc, args.verbose)
         return exc.exit_code
+    except _Terminated:
+        err.print("Terminated.")
+        return ExitCode.TERMINATED
     except KeyboardInterrupt:
         err.print("Interrupted.")
         return ExitCode.INTERRUPTED
+    except OSError as exc:  # a path textdrop needs is unusable in a way no check foresaw: name it
+        where = f" {file_label(exc.filename)}" if exc.filename else ""
+        error = FileAccessError(
+            f"Cannot use{where}: {exc.strerror or exc}. Check that it exists and is writable "
+            "(TEXTDROP_HOME moves all of textdrop's files)."
+        )
+        _fail(None, error, args.verbose)
+        return error.exit_code
+
+
+class _Terminated(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM, so a command unwinds as it does for Ctrl+C: the sidecar being
+    written is rolled back (its temp file removed), queued jobs are cancelled, and the exit code is 143."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Make SIGTERM raise :class:`_Terminated` in the main thread for the duration (elsewhere: nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _has_display() -> bool:
@@ -153,16 +220,17 @@ def _fail(path: Path | None, exc: BaseException, verbose: bool) -> None:
         err.print_exception()
 
 
-def expand_inputs(patterns: list[str], recursive: bool) -> list[Path | TextdropError]:
+def expand_inputs(patterns: list[str], recursive: bool) -> list[Path | str | TextdropError]:
     """Files named by the arguments, in order, without duplicates.
 
     A file is taken whatever its suffix (its content decides); a folder yields its images and PDFs
     (sub-folders only with ``recursive``; symlinked folders are not followed, so a symlink loop cannot
     recurse); a pattern with ``*``, ``?`` or ``[`` is expanded as a glob (``**`` with ``recursive``).
-    An argument that matches nothing becomes a :class:`FileAccessError` in the list, in its place.
+    An argument that matches nothing becomes a :class:`FileAccessError` in the list, in its place;
+    ``-`` stays :data:`STDIN` (a second one is a :class:`UsageError`).
     """
 
-    found: list[Path | TextdropError] = []
+    found: list[Path | str | TextdropError] = []
     seen: set[str] = set()
 
     def add(path: Path) -> bool:
@@ -174,6 +242,12 @@ def expand_inputs(patterns: list[str], recursive: bool) -> list[Path | TextdropE
         return True
 
     for pattern in patterns:
+        if pattern == STDIN:
+            if STDIN in found:
+                found.append(UsageError("'-' (standard input) can be given once."))
+            else:
+                found.append(STDIN)
+            continue
         path = Path(pattern)
         if path.is_dir():
             walk = os.walk(path) if recursive else [(str(path), [], os.listdir(path))]
@@ -221,8 +295,15 @@ while this one's sidecar is written, and results never pile up in memory."""
 
 
 def _ocr(args: argparse.Namespace) -> int:
+    """``textdrop ocr``: every input in argument order, one line each, the first failure's exit code.
+
+    Files are submitted up to :data:`OCR_AHEAD` ahead, but every outcome (a sidecar, ``up to date``, an
+    error found while expanding the arguments or hashing a file) is reported in the order of the
+    arguments, so the lines and the exit code follow that order. A sidecar is written only if its source
+    is still the file that was read (:func:`file_version` before and after). ``-`` reads standard input and
+    prints its result.
+    """
     from textdrop.engine.jobs import Job, JobQueue
-    from textdrop.engine.sidecar import find_up_to_date, write_sidecar
     from textdrop.settings import load_settings
 
     settings = load_settings()
@@ -240,33 +321,8 @@ def _ocr(args: argparse.Namespace) -> int:
         backends=settings.backends(),
     )
     tally = _Tally()
-    waiting: deque[tuple[Path, Job]] = deque()
+    waiting: deque[_Pending] = deque()
     copied: list[str] = []
-
-    def finish(item: Path, job: Job) -> None:
-        try:
-            result = job.result()
-            if args.stdout:
-                sys.stdout.write(_stdout_text(result, args.format))
-                sys.stdout.flush()
-            else:
-                target = write_sidecar(result, item, args.format, out_dir=args.out_dir, template=template)
-                pages = len(result.pages)
-                err.print(
-                    f"[green]✓[/green] {escape(file_label(item))} → {escape(file_label(target))} "
-                    f"({pages} page{'s' if pages != 1 else ''}, {result.seconds:.1f} s)"
-                )
-            tally.written += 1
-            if args.copy:
-                copied.append(result.markdown.strip())
-        except TextdropError as exc:
-            _fail(item, exc, args.verbose)
-            tally.fail(exc.exit_code)
-        except Exception as exc:  # one bad file never stops the batch
-            log.debug("unexpected error on %s", file_label(item), exc_info=True)
-            _fail(item, exc, args.verbose)
-            tally.fail(ExitCode.OTHER_ERROR)
-        progress.advance(task)
 
     with (
         Progress(
@@ -274,56 +330,147 @@ def _ocr(args: argparse.Namespace) -> int:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=err,
+            console=note,
             transient=True,
-            disable=len(inputs) <= 1 or not err.is_terminal,
+            disable=len(inputs) <= 1 or not note.is_terminal,
         ) as progress,
         queue,
     ):
         task = progress.add_task("Recognising", total=len(inputs))
         for item in inputs:
             if isinstance(item, TextdropError):
-                _fail(None, item, args.verbose)
-                tally.fail(item.exit_code)
-                progress.advance(task)
-                continue
-            progress.update(task, description=escape(file_label(item.name)))
-            if not args.force and not args.stdout:
+                waiting.append(_Pending(None, item))
+            elif item == STDIN:
                 try:
-                    digest = sha256_file(item)
-                except OSError as exc:
-                    _fail(
-                        item, FileAccessError(f"cannot read the file: {exc.strerror or exc}."), args.verbose
-                    )
-                    tally.fail(ExitCode.FILE_ACCESS)
-                    progress.advance(task)
-                    continue
-                current = find_up_to_date(item, digest, args.format, out_dir=args.out_dir, template=template)
-                if current is not None:
-                    tally.skipped += 1
-                    err.print(
-                        f"[dim]= {escape(f'{file_label(item)}: up to date ({file_label(current)})')}[/dim]"
-                    )
-                    progress.advance(task)
-                    continue
-            waiting.append((item, queue.submit(item)))
-            while len(waiting) > OCR_AHEAD:
-                finish(*waiting.popleft())
+                    waiting.append(_Pending(None, queue.submit(_read_stdin(limits.max_file_mb))))
+                except TextdropError as exc:
+                    waiting.append(_Pending(None, exc))
+            else:
+                progress.update(task, description=escape(file_label(item.name)))
+                waiting.append(_submit(args, queue, item, template))
+            while len(waiting) > OCR_AHEAD or (waiting and not isinstance(waiting[0].outcome, Job)):
+                _finish(args, waiting.popleft(), tally, template, copied)
+                progress.advance(task)
         while waiting:
-            finish(*waiting.popleft())
+            _finish(args, waiting.popleft(), tally, template, copied)
+            progress.advance(task)
     if copied:
         from textdrop.desktop.clipboard import copy_text
 
         try:
             handler = copy_text("\n\n".join(copied))
-            err.print(f"Copied to the clipboard ({handler}).")
+            note.print(f"Copied to the clipboard ({handler}).")
         except TextdropError as exc:
             _fail(None, exc, args.verbose)
             tally.fail(exc.exit_code)
     if len(inputs) > 1 or tally.failed:
         verb = "printed" if args.stdout else "written"
-        err.print(f"{tally.written} {verb}, {tally.skipped} up to date, {tally.failed} failed.")
+        note.print(f"{tally.written} {verb}, {tally.skipped} up to date, {tally.failed} failed.")
     return tally.exit_code
+
+
+@dataclass
+class _Pending:
+    """One input of ``textdrop ocr`` waiting to be reported, in argument order.
+
+    Attributes:
+        path: the file, or ``None`` for standard input and for an argument that matched nothing.
+        outcome: the job reading it; the error found before it could be submitted; or the up-to-date
+            sidecar that makes reading it unnecessary.
+        version: :func:`file_version` of the file when it was submitted.
+    """
+
+    path: Path | None
+    outcome: Job | TextdropError | Path
+    version: tuple[int, int, int, int] | None = None
+
+
+def _submit(args: argparse.Namespace, queue: JobQueue, item: Path, template: str) -> _Pending:
+    """Submit one file, or say why it need not or cannot be read."""
+    try:
+        version = file_version(item)
+        if not args.force and not args.stdout:
+            digest = sha256_file(item)
+            current = find_up_to_date(item, digest, args.format, out_dir=args.out_dir, template=template)
+            if current is not None:
+                return _Pending(item, current)
+    except TextdropError as exc:
+        return _Pending(item, exc)
+    except OSError as exc:
+        return _Pending(item, FileAccessError(f"cannot read the file: {exc.strerror or exc}."))
+    return _Pending(item, queue.submit(item), version)
+
+
+def _finish(
+    args: argparse.Namespace, pending: _Pending, tally: _Tally, template: str, copied: list[str]
+) -> None:
+    """Report one input: print its result or write its sidecar, or print why not; count it."""
+    item, outcome = pending.path, pending.outcome
+    try:
+        if isinstance(outcome, TextdropError):
+            raise outcome
+        if isinstance(outcome, Path):
+            tally.skipped += 1
+            label = f"{file_label(item or '')}: up to date ({file_label(outcome)})"
+            note.print(f"[dim]= {escape(label)}[/dim]")
+            return
+        result = outcome.result()
+        if args.stdout or item is None:
+            sys.stdout.write(_stdout_text(result, args.format))
+            sys.stdout.flush()
+        else:
+            _check_unchanged(item, pending.version)
+            target = write_sidecar(result, item, args.format, out_dir=args.out_dir, template=template)
+            pages = len(result.pages)
+            note.print(
+                f"[green]✓[/green] {escape(file_label(item))} → {escape(file_label(target))} "
+                f"({pages} page{'s' if pages != 1 else ''}, {result.seconds:.1f} s)"
+            )
+        tally.written += 1
+        if args.copy:
+            copied.append(result.markdown.strip())
+    except TextdropError as exc:
+        _fail(item, exc, args.verbose)
+        tally.fail(exc.exit_code)
+    except Exception as exc:  # one bad file never stops the batch
+        log.debug("unexpected error on %s", file_label(item or STDIN), exc_info=True)
+        _fail(item, exc, args.verbose)
+        tally.fail(ExitCode.OTHER_ERROR)
+
+
+def _check_unchanged(item: Path, version: tuple[int, int, int, int] | None) -> None:
+    """Raise FileAccessError when the file was deleted, replaced or written to since it was submitted."""
+    try:
+        now = file_version(item)
+    except OSError:
+        now = None
+    if now is None:
+        raise FileAccessError(f"{file_label(item)} was deleted while it was read; no sidecar written.")
+    if now != version:
+        raise FileAccessError(
+            f"{file_label(item)} was replaced or changed while it was read; no sidecar written for content "
+            "that is gone. Run textdrop again once it is complete."
+        )
+
+
+def _read_stdin(max_mb: float) -> bytes:
+    """The bytes of standard input, at most ``max_mb`` MiB (one more byte tells the limit was passed).
+
+    Raises:
+        UsageError: standard input is a terminal (nothing was piped in).
+        LimitExceededError: more than ``max_mb`` MiB.
+    """
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError(
+            "'-' reads an image from standard input: pipe one in, e.g. textdrop ocr - < scan.png"
+        )
+    limit = int(max_mb * 1024 * 1024)
+    data = sys.stdin.buffer.read(limit + 1)
+    if len(data) > limit:
+        raise LimitExceededError(
+            f"Standard input is over the {max_mb:g} MiB limit; raise the max_file_mb setting to read it."
+        )
+    return data
 
 
 def engine_spec(engine: str, model: str | None) -> str:

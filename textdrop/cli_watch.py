@@ -7,12 +7,14 @@ They compose the configuration (:mod:`textdrop.settings`), the job queue, the le
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import logging.handlers
 import os
 import signal
+import sys
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import tomlkit
@@ -21,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from textdrop.engine.backends.base import resolve_engine_name
-from textdrop.engine.errors import ExitCode, UsageError
+from textdrop.engine.errors import ExitCode, FileAccessError, UsageError
 from textdrop.engine.jobs import JobQueue
 from textdrop.engine.sources import file_label
 from textdrop.settings import (
@@ -46,6 +48,8 @@ LOG_BACKUPS = 3
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+note = Console(stderr=True, highlight=False, soft_wrap=True)
+"""Progress and success lines; silenced by ``-q`` (errors go to :data:`err`)."""
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -62,9 +66,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     watch.add_argument("--settle", type=float, metavar="SECONDS", help="with FOLDER: settle time (default 2)")
     watch.add_argument("-o", "--out-dir", type=Path, help="with FOLDER: write sidecars here")
     watch.add_argument("-e", "--engine", help="engine name, or 'auto' (default: from the config file)")
+    watch.add_argument(
+        "--status", action="store_true", help="show what the watcher has done (textdrop status)"
+    )
+    watch.add_argument("--json", action="store_true", help="with --status: print it as JSON")
 
     folders = commands.add_parser("folders", help="list, add or remove watched folders in the config file")
-    actions = folders.add_subparsers(dest="action", metavar="ACTION", required=True)
+    folders.add_argument("--json", action="store_true", help="list the folders as JSON")
+    actions = folders.add_subparsers(dest="action", metavar="ACTION")
     add = actions.add_parser("add", help="watch a folder")
     add.add_argument("path", type=Path, help="the folder")
     add.add_argument("-r", "--recursive", action="store_true", help="watch its sub-folders too")
@@ -82,30 +91,46 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--template", help="sidecar name template, e.g. '{stem}.{ext}'")
     remove = actions.add_parser("remove", help="stop watching a folder")
     remove.add_argument("path", type=Path, help="the folder, as listed")
-    actions.add_parser("list", help="show the watched folders")
+    listing = actions.add_parser("list", help="show the watched folders (the default)")
+    listing.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print them as JSON")
 
-    commands.add_parser("status", help="what the watcher has done: counts, failures, backlog")
+    status = commands.add_parser("status", help="what the watcher has done: counts, failures, backlog")
+    status.add_argument("--json", action="store_true", help="print it as JSON")
 
 
 def run_watch(args: argparse.Namespace) -> int:
     """``textdrop watch``: run the watch service until SIGINT/SIGTERM, or with ``--once`` until idle."""
+    if args.status:
+        return run_status(args)
     settings = load_settings()
     folders = _watch_folders(args, settings)
     check_folders(folders)
     for name in {folder.engine for folder in folders if folder.engine} | {args.engine or settings.engine}:
         resolve_engine_name(name)
-    data_dir().mkdir(parents=True, exist_ok=True)
+    _ensure_folder(data_dir(), "data folder")
     lock = FileLock(watch_lock_path())
     try:
         lock.acquire(timeout=0)
-    except Timeout:
+    except Timeout:  # an OSError too: before the clause below
         raise UsageError(
             "Another textdrop watcher is already running for this user (textdrop status shows what it "
             "does). Stop it first, or add your folders to it with: textdrop folders add"
         ) from None
-    handler = _log_to_file()
+    except OSError as exc:
+        raise _location_error(watch_lock_path(), "lock file", exc) from exc
+    try:
+        handler = _log_to_file()
+    except BaseException:
+        lock.release()
+        raise
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signalled: list[int] = []
+
+    def terminate(signum: int, frame: object) -> None:
+        signalled.append(signum)
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     failed = threading.Event()
 
     def report(event: FileEvent) -> None:
@@ -113,11 +138,11 @@ def run_watch(args: argparse.Namespace) -> int:
         sidecar = escape(file_label(event.sidecar)) if event.sidecar else ""
         if event.status == "done":
             pages = f"{event.pages} page{'s' if event.pages != 1 else ''}"
-            err.print(f"[green]✓[/green] {name} → {sidecar} ({pages}, {event.seconds:.1f} s)")
+            note.print(f"[green]✓[/green] {name} → {sidecar} ({pages}, {event.seconds:.1f} s)")
         elif event.status == "reused":
-            err.print(f"[green]✓[/green] {name} → {sidecar} (same content as another file)")
+            note.print(f"[green]✓[/green] {name} → {sidecar} (same content as another file)")
         elif event.status == "retry":
-            err.print(f"[yellow]↻[/yellow] {name}: {escape(event.message)} (will retry)")
+            note.print(f"[yellow]↻[/yellow] {name}: {escape(event.message)} (will retry)")
         else:
             failed.set()
             err.print(f"[red]✗[/red] {name}: {escape(event.message)}")
@@ -147,15 +172,17 @@ def run_watch(args: argparse.Namespace) -> int:
                 service.start()
                 names = ", ".join(file_label(folder.path) for folder in folders)
                 if args.once:
-                    err.print(f"Reading what is in {escape(names)} …")
-                    while not service.wait_idle(timeout=0.5) and not stop.is_set():
-                        pass
+                    note.print(f"Reading what is in {escape(names)} …")
+                    while not stop.is_set() and not service.wait_idle(timeout=0.5):
+                        service.check()
                 else:
-                    err.print(f"Watching {escape(names)}; press Ctrl+C to stop.")
+                    note.print(f"Watching {escape(names)}; press Ctrl+C to stop.")
                     while not stop.wait(0.5):
-                        pass
+                        service.check()
+                service.check()  # a service that died is an error, never a clean exit
             except KeyboardInterrupt:
-                err.print("Stopping …")
+                signalled.append(signal.SIGINT)
+                note.print("Stopping …")
             finally:
                 service.stop()
                 clean = jobs.stop(grace=settings.watch.grace_seconds, cancel_pending=True)
@@ -166,9 +193,14 @@ def run_watch(args: argparse.Namespace) -> int:
         lock.release()
         logging.getLogger().removeHandler(handler)
         handler.close()
+    # --once is a batch: a signal cut it short (130 for SIGINT, 143 for SIGTERM). A service stopped by a
+    # signal has done its job: 0, as init systems expect.
+    code = ExitCode(128 + signalled[0]) if signalled and args.once else ExitCode.OK
     if not clean:  # the worker is stuck in a page: leave without waiting for it (nothing is half-written)
-        os._exit(ExitCode.INTERRUPTED)
-    return ExitCode.OTHER_ERROR if failed.is_set() and args.once else ExitCode.OK
+        os._exit(code or ExitCode.INTERRUPTED)
+    if code == ExitCode.OK and failed.is_set() and args.once:
+        return ExitCode.OTHER_ERROR
+    return code
 
 
 def _watch_folders(args: argparse.Namespace, settings: Settings) -> list[FolderOptions]:
@@ -205,11 +237,17 @@ def _outcomes_off_console(record: logging.LogRecord) -> bool:
 def _log_to_file() -> logging.Handler:
     """Log INFO and above to the rotating log file, and keep per-file outcomes off the console (they
     are printed there as ✓/✗ lines). Returns the file handler, for the caller to remove."""
-    folder = log_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        folder / LOG_FILE, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-    )
+    folder = _ensure_folder(log_dir(), "log folder")
+    try:
+        handler = logging.handlers.RotatingFileHandler(
+            folder / LOG_FILE,
+            maxBytes=LOG_BYTES,
+            backupCount=LOG_BACKUPS,
+            encoding="utf-8",
+            errors="backslashreplace",  # a path with bytes that are not UTF-8 never loses a log line
+        )
+    except OSError as exc:
+        raise _location_error(folder / LOG_FILE, "log file", exc) from exc
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     root = logging.getLogger()
@@ -222,11 +260,46 @@ def _log_to_file() -> logging.Handler:
     return handler
 
 
+def _ensure_folder(folder: Path, what: str) -> Path:
+    """Create ``folder`` (and its parents) unless it exists; returns it.
+
+    Raises:
+        FileAccessError: it cannot be created or is not a folder; the message names the path.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _location_error(folder, what, exc) from exc
+    return folder
+
+
+def _location_error(path: Path, what: str, exc: OSError) -> FileAccessError:
+    """A FileAccessError that names the unusable path of one of textdrop's own files and what to do."""
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        reason = "a file is in the way (a folder is needed there)"
+    elif isinstance(exc, IsADirectoryError):
+        reason = "it is a folder (a file is needed there)"
+    else:
+        reason = exc.strerror or str(exc)
+    return FileAccessError(
+        f"Cannot use {file_label(path)} as textdrop's {what}: {reason}. Move away what is in the way "
+        "or make the location writable, or set TEXTDROP_HOME to a writable folder for all of textdrop's "
+        "files."
+    )
+
+
 def run_folders(args: argparse.Namespace) -> int:
     """``textdrop folders add|remove|list``: edit and show the ``[[folders]]`` of the config file."""
-    if args.action == "list":
-        return _list_folders(load_settings())
+    if args.action in (None, "list"):  # ``textdrop folders`` alone lists them
+        return _list_folders(load_settings(), as_json=args.json)
     if args.action == "add":
+        for given in (args.path, args.out_dir):
+            if given is not None and file_label(given) != str(given):
+                raise UsageError(
+                    f"{file_label(given)}: the config file (UTF-8 text) cannot hold a path that is not valid "
+                    "UTF-8 or has control characters. Rename the folder, or watch it without the config "
+                    "file: textdrop watch FOLDER"
+                )
         options = {
             "path": args.path,
             "recursive": args.recursive,
@@ -248,7 +321,7 @@ def run_folders(args: argparse.Namespace) -> int:
         edit_settings(
             lambda document: document.setdefault("folders", tomlkit.aot()).append(folder_table(folder))
         )
-        err.print(f"Added {escape(file_label(folder.path))}. Run textdrop watch to start (or restart it).")
+        note.print(f"Added {escape(file_label(folder.path))}. Run textdrop watch to start (or restart it).")
         return ExitCode.OK
     target = FolderOptions(path=args.path).path
     settings = load_settings()
@@ -266,11 +339,19 @@ def run_folders(args: argparse.Namespace) -> int:
             del document["folders"]
 
     edit_settings(drop)
-    err.print(f"Removed {escape(file_label(target))}; its sidecars are left in place.")
+    note.print(f"Removed {escape(file_label(target))}; its sidecars are left in place.")
     return ExitCode.OK
 
 
-def _list_folders(settings: Settings) -> int:
+def _list_folders(settings: Settings, *, as_json: bool = False) -> int:
+    if as_json:
+        folders = [
+            {**folder.model_dump(mode="json"), "path": file_label(folder.path)}
+            | ({"output": file_label(folder.output)} if folder.output else {})
+            for folder in settings.folders
+        ]
+        _print_json(folders)
+        return ExitCode.OK
     if not settings.folders:
         err.print("No watched folders. Add one with: textdrop folders add FOLDER")
         return ExitCode.OK
@@ -290,7 +371,10 @@ def _list_folders(settings: Settings) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    """``textdrop status``: whether a watcher runs, counts by status, the backlog and the last failures."""
+    """``textdrop status`` (or ``watch --status``): whether a watcher runs, counts by status, the backlog
+    and the last failures; with ``--json`` the same as one JSON object (``watcher.running``, ``files``
+    counts, ``backlog``, ``failures``: ``path``, ``error``, ``permanent``, ``attempts``, ``updated`` and
+    ``retry_at`` as UTC ISO 8601)."""
     lock = FileLock(watch_lock_path())
     running = False
     if watch_lock_path().exists():
@@ -299,14 +383,38 @@ def run_status(args: argparse.Namespace) -> int:
             lock.release()
         except Timeout:
             running = True
-    out.print(f"Watcher: {'running' if running else 'not running'}")
+        except OSError as exc:
+            raise _location_error(watch_lock_path(), "lock file", exc) from exc
     path = ledger_path()
+    counts, failures = dict.fromkeys(Status, 0), []
+    if path.exists():
+        with Ledger(path) as ledger:
+            counts = ledger.counts()
+            failures = ledger.failures(limit=10)
+    if args.json:
+        _print_json(
+            {
+                "watcher": {"running": running},
+                "files": {status.value: counts[status] for status in Status},
+                "backlog": counts[Status.PENDING],
+                "failures": [
+                    {
+                        "path": file_label(entry.path),
+                        "error": entry.last_error,
+                        "permanent": entry.permanent,
+                        "attempts": entry.attempts,
+                        "updated": _iso(entry.updated),
+                        "retry_at": _iso(entry.retry_at) if entry.retry_at else None,
+                    }
+                    for entry in failures
+                ],
+            }
+        )
+        return ExitCode.OK
+    out.print(f"Watcher: {'running' if running else 'not running'}")
     if not path.exists():
         out.print("No files processed yet (no ledger).")
         return ExitCode.OK
-    with Ledger(path) as ledger:
-        counts = ledger.counts()
-        failures = ledger.failures(limit=10)
     out.print(
         f"Files: {counts[Status.DONE]} done, {counts[Status.PENDING]} pending, {counts[Status.FAILED]} failed"
     )
@@ -318,6 +426,16 @@ def run_status(args: argparse.Namespace) -> int:
             retry = " (will retry)" if not entry.permanent else ""
             out.print(f"  {when}  {escape(file_label(entry.path))}: {escape(entry.last_error or '')}{retry}")
     return ExitCode.OK
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print_json(data: object) -> None:
+    """``data`` as indented JSON on stdout, unstyled (rich would colour it on a terminal)."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 __all__ = ["add_parsers", "run_folders", "run_status", "run_watch"]

@@ -30,6 +30,9 @@ class ExitCode(IntEnum):
     MODEL = 10
     DOWNLOAD = 11
     INTERRUPTED = 130
+    """Stopped by SIGINT (Ctrl+C): 128 + 2, as a shell reports it."""
+    TERMINATED = 143
+    """Stopped by SIGTERM: 128 + 15."""
 
 
 class TextdropError(Exception):
@@ -63,6 +66,12 @@ class FileAccessError(TextdropError):
     """The input cannot be opened: missing, a directory, or no permission to read it."""
 
     exit_code = ExitCode.FILE_ACCESS
+
+
+class LedgerError(FileAccessError):
+    """The watcher's ledger cannot be opened, read or written: damaged, locked by another process for
+    longer than its busy timeout, or on a full or read-only disk. The watch service stops on it: a
+    file it could not record would otherwise be skipped silently."""
 
 
 class LimitExceededError(TextdropError):

@@ -243,6 +243,13 @@ class JobQueue:
         """True while the worker runs a job."""
         return self._current is not None
 
+    @property
+    def alive(self) -> bool:
+        """True while the worker thread runs (also before :meth:`start`); False once it has ended, by
+        :meth:`stop` or because something escaped it, so a supervisor can tell a dead queue."""
+        thread = self._thread
+        return thread is None or thread.is_alive()
+
     def __len__(self) -> int:
         """The number of queued jobs, not counting the running one."""
         with self._cond:

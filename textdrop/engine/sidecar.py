@@ -81,18 +81,21 @@ class SidecarOptions(BaseModel):
         return value
 
 
-def render(result: OcrResult, fmt: str = "md") -> str:
+def render(result: OcrResult, fmt: str = "md", *, source_folder: str | None = None) -> str:
     """Render a result as the content of a sidecar.
 
     Args:
         result: the recognised document.
         fmt: ``"md"``: YAML front matter (``textdrop`` version, ``source``, ``sha256``, ``engine``,
             ``model``, ``pages`` (count), ``created`` (UTC, ISO 8601 to the second, ``Z`` suffix),
-            ``seconds`` (rounded to 0.01), and ``fallback`` (``pages``, ``why``) when a VLM failed on
-            some pages and the embedded engine read them) between ``---`` lines, a blank line, then
-            the Markdown.
+            ``seconds`` (rounded to 0.01), ``fallback`` (``pages``, ``why``) when a VLM failed on
+            some pages and the embedded engine read them, and ``source_folder`` when given) between
+            ``---`` lines, a blank line, then the Markdown.
             ``"txt"``: the plain text only, pages separated by form feeds. ``"json"``: the whole result,
-            boxes included, under a ``textdrop`` object holding ``version`` and ``created``.
+            boxes included, under a ``textdrop`` object holding ``version``, ``created`` and
+            ``source_folder`` when given.
+        source_folder: the source's folder, for a sidecar written to an output folder (see
+            :func:`sidecar_path`); ``None`` leaves it out.
 
     Returns:
         The text to write, ending in exactly one newline.
@@ -103,7 +106,10 @@ def render(result: OcrResult, fmt: str = "md") -> str:
     _check_format(fmt)
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if fmt == "json":
-        data = {"textdrop": {"version": __version__, "created": created}, **result.to_dict()}
+        stamp = {"version": __version__, "created": created}
+        if source_folder is not None:
+            stamp["source_folder"] = source_folder
+        data = {"textdrop": stamp, **result.to_dict()}
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if fmt == "txt":
         return result.text.rstrip() + "\n"
@@ -120,6 +126,8 @@ def render(result: OcrResult, fmt: str = "md") -> str:
     if result.fallback_pages:
         reasons = dict.fromkeys(page.fallback for page in result.pages if page.fallback)
         front_matter["fallback"] = {"pages": result.fallback_pages, "why": list(reasons)}
+    if source_folder is not None:
+        front_matter["source_folder"] = source_folder
     header = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, width=_YAML_WIDTH)
     return f"---\n{header}---\n\n{result.markdown.rstrip()}".rstrip("\n") + "\n"
 
@@ -137,9 +145,9 @@ def read_metadata(path: Path) -> dict[str, Any] | None:
     Returns:
         For Markdown, the front matter mapping. For JSON, a mapping with the same keys as the front
         matter (``textdrop`` (version), ``source``, ``sha256``, ``engine``, ``model``, ``pages``
-        (count), ``created``, ``seconds``). ``None`` for anything else: another suffix, no or foreign
-        front matter, invalid YAML or JSON, binary or non-UTF-8 content, a missing or unreadable file,
-        a directory. Never raises for a bad file.
+        (count), ``created``, ``seconds``, and ``source_folder`` where recorded). ``None``
+        for anything else: another suffix, no or foreign front matter, invalid YAML or JSON, binary or
+        non-UTF-8 content, a missing or unreadable file, a directory. Never raises for a bad file.
     """
     fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
     return None if fmt is None else _read_metadata(path, fmt)
@@ -157,7 +165,9 @@ def sidecar_path(
 
     Candidates are the template's name in ``out_dir`` (default: the source's folder), then numbered
     variants with ``.1``, ``.2``, … before the extension. A candidate is usable when nothing is there, or
-    when it is a regular file textdrop wrote for a source of the same file name. Plain-text sidecars
+    when it is a regular file textdrop wrote for a source of the same file name and, in an ``out_dir``,
+    from the same folder (its ``source_folder``; one written before textdrop recorded it counts as the
+    same), so sources of one name from several folders get one sidecar each there. Plain-text sidecars
     carry no metadata: an existing ``.txt`` is usable only when it already holds ``content``. A
     directory, a symlink or any other non-regular file is never usable.
 
@@ -180,7 +190,7 @@ def sidecar_path(
     folder = source.parent if out_dir is None else out_dir
     for number in range(MAX_CANDIDATES):
         candidate = folder / _file_name(template, source, fmt, number)
-        if _usable(candidate, source, fmt, content):
+        if _usable(candidate, source, fmt, content, _source_folder(source, out_dir)):
             return candidate
     raise OutputError(
         f"No free name for the {fmt} sidecar of {source.name} in {folder}: the first {MAX_CANDIDATES} "
@@ -200,6 +210,7 @@ def find_up_to_date(
     """An existing sidecar that textdrop wrote for this version of ``source``.
 
     Checks the candidate names of :func:`sidecar_path` in order, up to the first that does not exist.
+    In an ``out_dir``, the sidecar must also name the source's folder (or none, as older ones).
 
     Args:
         source: the source file.
@@ -220,16 +231,13 @@ def find_up_to_date(
     if fmt == "txt":
         return None
     folder = source.parent if out_dir is None else out_dir
+    source_folder = _source_folder(source, out_dir)
     for number in range(MAX_CANDIDATES):
         candidate = folder / _file_name(template, source, fmt, number)
         if not os.path.lexists(candidate):
             return None
         metadata = None if candidate.is_symlink() else _read_metadata(candidate, fmt)
-        if (
-            metadata
-            and metadata.get("source") == file_label(source.name)
-            and metadata.get("sha256") == sha256
-        ):
+        if _names(metadata, source, source_folder) and metadata.get("sha256") == sha256:
             return candidate
     return None
 
@@ -263,7 +271,8 @@ def write_sidecar(
         ValueError: unknown ``fmt`` or an invalid ``template``.
         OutputError: the folder cannot be created or written, the disk is full, or no name is free.
     """
-    content = render(replace(result, source=file_label(source.name)), fmt)
+    source_folder = _source_folder(source, out_dir)
+    content = render(replace(result, source=file_label(source.name)), fmt, source_folder=source_folder)
     if out_dir is not None:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -365,15 +374,28 @@ def _file_name(template: str, source: Path, ext: str, number: int) -> str:
     return "".join(pieces)
 
 
-def _usable(candidate: Path, source: Path, fmt: str, content: str | None) -> bool:
+def _source_folder(source: Path, out_dir: Path | None) -> str | None:
+    """The source's absolute folder as recorded in a sidecar written to ``out_dir``; ``None`` beside it."""
+    return None if out_dir is None else file_label(os.path.abspath(source.parent))
+
+
+def _names(metadata: dict[str, Any] | None, source: Path, source_folder: str | None) -> bool:
+    """True when a sidecar's metadata names ``source``: its file name and, in an output folder, its folder
+    (a sidecar without ``source_folder``, written before it was recorded, is taken to be the source's)."""
+    if not metadata or metadata.get("source") != file_label(source.name):
+        return False
+    recorded = metadata.get("source_folder")
+    return source_folder is None or recorded is None or recorded == source_folder
+
+
+def _usable(candidate: Path, source: Path, fmt: str, content: str | None, source_folder: str | None) -> bool:
     if not os.path.lexists(candidate):
         return True
     if candidate.is_symlink() or not candidate.is_file():
         return False
     if fmt == "txt":
         return content is not None and _holds(candidate, content.encode("utf-8"))
-    metadata = _read_metadata(candidate, fmt)
-    return metadata is not None and metadata.get("source") == file_label(source.name)
+    return _names(_read_metadata(candidate, fmt), source, source_folder)
 
 
 def _holds(path: Path, data: bytes) -> bool:
@@ -415,7 +437,7 @@ def _read_metadata(path: Path, fmt: str) -> dict[str, Any] | None:
         "pages": len(pages) if isinstance(pages, list) else pages,
         "created": data["textdrop"].get("created"),
         "seconds": data.get("seconds"),
-    }
+    } | ({"source_folder": data["textdrop"]["source_folder"]} if "source_folder" in data["textdrop"] else {})
 
 
 def _front_matter(text: str) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ import io
 import logging
 import math
 import os
+import re
 import stat
 import threading
 import warnings
@@ -116,12 +117,25 @@ class Document:
 
 
 def file_label(path: str | os.PathLike[str]) -> str:
-    """A path as printable, UTF-8-safe text: bytes of a non-UTF-8 name become ``\\xNN`` escapes.
+    """A path as one line of printable, UTF-8-safe text.
 
-    Used wherever a file name is shown or recorded (messages, ``Document.name``, sidecar metadata), so a
-    name that is not valid UTF-8 survives printing, YAML and JSON, and compares equal on the next run.
+    Bytes of a non-UTF-8 name become ``\\xNN`` escapes, and so do control characters (C0, DEL, C1:
+    newline, carriage return, escape sequences, U+0085 NEXT LINE); the line and paragraph separators
+    and the bidirectional overrides become ``\\uNNNN``. Used wherever a file name is shown or recorded
+    (messages, log lines, ``Document.name``, sidecar metadata), so any name the OS allows stays on one
+    line, cannot drive the terminal, survives YAML and JSON unchanged, and compares equal on the next run.
+    The label is for people and metadata; the path itself is used to open files and key the ledger.
     """
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return _UNPRINTABLE.sub(_escape_char, text)
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def open_source(
@@ -173,13 +187,58 @@ def open_source(
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks.
+    """Hex SHA-256 of a regular file's bytes, read in 1 MiB chunks.
 
     Raises:
+        FileAccessError: the path is a folder, a FIFO, a device or another non-regular file (also through
+            a symlink), refused before a byte is read: hashing ``/dev/zero`` would never end.
         OSError: the file cannot be opened or read.
     """
-    with open(path, "rb") as fp:
+    with open_regular(path, f"'{file_label(path)}'") as fp:
         return _sha256_stream(fp)
+
+
+def file_version(path: str | os.PathLike[str]) -> tuple[int, int, int, int]:
+    """``(device, inode, size, mtime in ns)`` of a file: it differs once the file is written to, replaced
+    by another (a rename over it, or deleted and created again) or moved in from elsewhere.
+
+    Raises:
+        OSError: the file does not exist or cannot be examined.
+    """
+    info = os.stat(path)
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def open_regular(path: str | os.PathLike[str], label: str) -> IO[bytes]:
+    """Open a regular file for reading, refusing anything else before reading from it.
+
+    The type is checked on the opened descriptor (``fstat``), so a file swapped for a FIFO between a check
+    and the open cannot slip through, and the open itself does not block: ``O_NONBLOCK`` makes opening a
+    FIFO without a writer return at once (blocking reads are restored for the regular file).
+
+    Args:
+        path: the file; symlinks are followed.
+        label: how the file is named in the message, e.g. ``"'scan.png'"``.
+
+    Raises:
+        FileAccessError: a folder, FIFO, socket or device.
+        OSError: the file cannot be opened (missing, no permission).
+    """
+    if stat.S_ISDIR(os.stat(path).st_mode):  # before open(): a folder cannot be opened everywhere
+        raise FileAccessError(f"{label} is a folder, not a file; give the path of an image or PDF.")
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, os.O_RDONLY | nonblock | getattr(os, "O_BINARY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FileAccessError(
+                f"{label} is not a regular file (a pipe, device or socket); give the path of an image or PDF."
+            )
+        if nonblock:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _sha256_stream(fp: IO[bytes]) -> str:
@@ -191,19 +250,19 @@ def _sha256_stream(fp: IO[bytes]) -> str:
 
 def _open_file(path: str, label: str, limits: SourceLimits) -> IO[bytes]:
     try:
-        mode = os.stat(path)
-        if stat.S_ISDIR(mode.st_mode):
-            raise FileAccessError(f"{label} is a folder, not a file; give the path of an image or PDF.")
-        if not stat.S_ISREG(mode.st_mode):
-            raise FileAccessError(f"{label} is not a regular file; give the path of an image or PDF.")
-        _check_size(mode.st_size, label, limits)
-        return open(path, "rb")  # the Document closes it
+        fp = open_regular(path, label)  # the Document closes it
     except (FileNotFoundError, NotADirectoryError) as exc:
         raise FileAccessError(f"{label} does not exist; check the path and try again.") from exc
     except PermissionError as exc:
         raise FileAccessError(f"{label} cannot be read (permission denied); check its permissions.") from exc
     except OSError as exc:
         raise FileAccessError(f"{label} cannot be opened ({exc.strerror or exc}); check the path.") from exc
+    try:
+        _check_size(os.fstat(fp.fileno()).st_size, label, limits)
+    except BaseException:
+        fp.close()
+        raise
+    return fp
 
 
 def _check_size(size: int, label: str, limits: SourceLimits) -> None:

@@ -22,6 +22,7 @@ are recorded in the ``migrations`` table (pattern from simonw/llm's ``migrations
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -34,7 +35,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from textdrop.engine.errors import FileAccessError
+from textdrop.engine.errors import LedgerError
+from textdrop.engine.sources import file_label
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +159,7 @@ class Ledger:
         clock: Returns the Unix time in seconds for the time columns (tests pass a fake one).
 
     Raises:
-        FileAccessError: The file or its folder cannot be created or opened, the file is not a SQLite
+        LedgerError: The file or its folder cannot be created or opened, the file is not a SQLite
             database or is damaged, a migration fails, or its schema was made by a newer textdrop.
     """
 
@@ -169,7 +171,7 @@ class Ledger:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise FileAccessError(
+            raise LedgerError(
                 f"Cannot create the folder of the ledger {self.path}: {exc}. "
                 "Check that the data folder is writable (TEXTDROP_HOME moves it)."
             ) from exc
@@ -216,7 +218,7 @@ class Ledger:
         """The row of this version, or ``None`` when there is none."""
         with self._reading() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM files WHERE path = ? AND sha256 = ?", (path, sha256)
+                f"SELECT {_COLUMNS} FROM files WHERE path = ? AND sha256 = ?", (_key(path), sha256)
             ).fetchall()
         return _entry(rows[0]) if rows else None
 
@@ -224,7 +226,8 @@ class Ledger:
         """The most recently updated row of ``path`` whatever its hash, or ``None`` when there is none."""
         with self._reading() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM files WHERE path = ? ORDER BY updated DESC, id DESC LIMIT 1", (path,)
+                f"SELECT {_COLUMNS} FROM files WHERE path = ? ORDER BY updated DESC, id DESC LIMIT 1",
+                (_key(path),),
             ).fetchall()
         return _entry(rows[0]) if rows else None
 
@@ -246,6 +249,7 @@ class Ledger:
             The row of this version.
         """
         now = self._clock()
+        path = _key(path)
         with self._writing() as conn:
             old = [
                 row[0]
@@ -275,7 +279,7 @@ class Ledger:
                     f"SELECT {_COLUMNS} FROM files WHERE path = ? AND sha256 = ?", (path, sha256)
                 ).fetchall()
         if replaced:
-            log.debug("%s changed: replaced %d older version(s)", path, replaced)
+            log.debug("%s changed: replaced %d older version(s)", file_label(path), replaced)
         return _entry(rows[0])
 
     def start(self, path: str, sha256: str) -> int:
@@ -288,6 +292,7 @@ class Ledger:
             KeyError: There is no row of this version.
         """
         now = self._clock()
+        path = _key(path)
         with self._writing() as conn:
             changed = conn.execute(
                 "UPDATE files SET attempts = attempts + 1, started = ?, updated = ? "
@@ -295,7 +300,7 @@ class Ledger:
                 (now, now, path, sha256),
             ).rowcount
             if not changed:
-                raise KeyError(f"{path} ({sha256})")
+                raise KeyError(f"{_text(path)} ({sha256})")
             (attempts,) = conn.execute(
                 "SELECT attempts FROM files WHERE path = ? AND sha256 = ?", (path, sha256)
             ).fetchall()[0]
@@ -321,10 +326,10 @@ class Ledger:
             changed = conn.execute(
                 "UPDATE files SET status = ?, last_error = NULL, permanent = 0, retry_at = NULL, "
                 "sidecar = ?, engine = ?, model = ?, seconds = ?, updated = ? WHERE path = ? AND sha256 = ?",
-                (Status.DONE.value, sidecar, engine, model, seconds, now, path, sha256),
+                (Status.DONE.value, _key(sidecar), engine, model, seconds, now, _key(path), sha256),
             ).rowcount
         if not changed:
-            log.debug("%s (%s) is no longer in the ledger; not marked done", path, sha256[:12])
+            log.debug("%s (%s) is no longer in the ledger; not marked done", file_label(path), sha256[:12])
 
     def mark_failed(
         self, path: str, sha256: str, error: str, *, permanent: bool, retry_at: float | None = None
@@ -354,14 +359,17 @@ class Ledger:
             changed = conn.execute(
                 "UPDATE files SET status = ?, last_error = ?, permanent = ?, retry_at = ?, updated = ? "
                 "WHERE path = ? AND sha256 = ?",
-                (status.value, error, int(permanent), retry_at, now, path, sha256),
+                (status.value, error, int(permanent), retry_at, now, _key(path), sha256),
             ).rowcount
         if not changed:
-            log.debug("%s (%s) is no longer in the ledger; failure not recorded", path, sha256[:12])
+            log.debug(
+                "%s (%s) is no longer in the ledger; failure not recorded", file_label(path), sha256[:12]
+            )
 
     def forget(self, path: str) -> None:
         """Delete every row of ``path`` (the file was deleted from the folder), and its stored results
         unless another file has the same content."""
+        path = _key(path)
         with self._writing() as conn:
             old = [row[0] for row in conn.execute("SELECT sha256 FROM files WHERE path = ?", (path,))]
             conn.execute("DELETE FROM files WHERE path = ?", (path,))
@@ -370,6 +378,7 @@ class Ledger:
     def move(self, source: str, target: str) -> None:
         """Give the rows of ``source`` to ``target`` (the file was renamed within a watched folder), so its
         stored result serves the new name; rows ``target`` had before are replaced."""
+        source, target = _key(source), _key(target)
         with self._writing() as conn:
             old = [row[0] for row in conn.execute("SELECT sha256 FROM files WHERE path = ?", (target,))]
             conn.execute("DELETE FROM files WHERE path = ?", (target,))
@@ -479,7 +488,7 @@ class Ledger:
         known = MIGRATIONS[-1][0]
         newest = max(applied, default=0)
         if newest > known:
-            raise FileAccessError(
+            raise LedgerError(
                 f"The ledger {self.path} was made by a newer textdrop (schema {newest}; this version knows "
                 f"up to {known}). Upgrade textdrop, or move the ledger away: {_RESTART_HINT}."
             )
@@ -531,7 +540,7 @@ class Ledger:
 
     @contextmanager
     def _guard(self, doing: str) -> Iterator[None]:
-        """Turn the SQLite errors a user can cause (damage, disk full, no access) into FileAccessError."""
+        """Turn the SQLite errors a user can cause (damage, disk full, no access) into LedgerError."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
@@ -539,23 +548,40 @@ class Ledger:
                 raise  # IntegrityError, ProgrammingError and the like are bugs, not the user's doing
             raise self._error(exc, doing) from exc
 
-    def _error(self, exc: sqlite3.Error, doing: str = "opened") -> FileAccessError:
+    def _error(self, exc: sqlite3.Error, doing: str = "opened") -> LedgerError:
         name = getattr(exc, "sqlite_errorname", "")
         text = str(exc)
         if name.startswith(tuple(_DAMAGED)) or "not a database" in text or "malformed" in text:
-            return FileAccessError(
-                f"The ledger {self.path} is damaged: {text}. Move it away; {_RESTART_HINT}."
-            )
+            return LedgerError(f"The ledger {self.path} is damaged: {text}. Move it away; {_RESTART_HINT}.")
         if name.startswith("SQLITE_BUSY") or "locked" in text:
-            return FileAccessError(
+            return LedgerError(
                 f"The ledger {self.path} cannot be {doing}: another process has kept it locked for over "
                 f"{BUSY_TIMEOUT_S:g} s. Stop the other textdrop that watches the same folders, then try "
                 "again."
             )
-        return FileAccessError(
+        return LedgerError(
             f"The ledger {self.path} cannot be {doing}: {text}. Check that its folder is writable and the "
             f"disk is not full; if that does not help, move the ledger away: {_RESTART_HINT}."
         )
+
+
+def _key(path: str) -> str | bytes:
+    """How a path is stored: as TEXT when it is valid UTF-8, else as a BLOB of its file-system bytes.
+
+    A Linux file name may be any bytes; Python holds the invalid ones as lone surrogates, which SQLite's
+    UTF-8 TEXT cannot take. A BLOB keeps them exactly and never equals a TEXT value, so a name with the
+    byte 0xFF and one spelling ``\\xff`` out stay two files; rows of UTF-8 names are as before.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
+def _text(value: str | bytes) -> str:
+    """The path :func:`_key` stored, back as Python holds it."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
 
 
 def _prune_results(conn: sqlite3.Connection, hashes: list[str]) -> None:
@@ -571,7 +597,7 @@ def _entry(row: tuple[Any, ...]) -> Entry:
     (path, sha256, size, mtime_ns, status, attempts, last_error, permanent, retry_at) = row[:9]
     (sidecar, engine, model, seconds, started, updated) = row[9:]
     return Entry(
-        path=path,
+        path=_text(path),
         sha256=sha256,
         size=int(size),
         mtime_ns=int(mtime_ns),
@@ -580,7 +606,7 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         last_error=last_error,
         permanent=bool(permanent),
         retry_at=retry_at,
-        sidecar=sidecar,
+        sidecar=None if sidecar is None else _text(sidecar),
         engine=engine,
         model=model,
         seconds=seconds,

@@ -20,8 +20,12 @@ is done again, and a sidecar written just before a crash is recognised instead o
 interrupted sidecar writes are removed. A periodic rescan (default every 5 minutes) catches missed events.
 
 Failures are per file, never for the service: transient ones (a locked file on an SMB share, EBUSY,
-EACCES, a full disk when writing) are retried with exponential backoff and jitter up to a limit; permanent
-ones (a corrupt file) are recorded with their reason and retried only when the file changes.
+EACCES) are retried with exponential backoff and jitter up to a limit; a sidecar that cannot be written
+(a full disk, a read-only or forbidden output folder) is retried from the stored result until it can be;
+permanent ones (a corrupt file) are recorded with their reason and retried only when the file changes.
+What is not per file stops the service with its cause, raised by :meth:`WatchService.check`: a ledger that
+cannot be written, a dispatch or job worker thread that died, a watched folder that is gone. Dead observers
+are replaced. A sidecar is written only while the source is still the file that was read. (ADR 009.)
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from textdrop.engine.backends.base import result_identity
 from textdrop.engine.errors import (
     ConfigError,
     EngineUnavailableError,
+    LedgerError,
     OutputError,
     TextdropError,
 )
@@ -63,7 +68,7 @@ from textdrop.engine.sidecar import (
     remove_stale_temp_files,
     write_sidecar,
 )
-from textdrop.engine.sources import SUPPORTED_SUFFIXES, SourceLimits, file_label, sha256_file
+from textdrop.engine.sources import SUPPORTED_SUFFIXES, SourceLimits, file_label, file_version, sha256_file
 from textdrop.watcher.ledger import Entry, Ledger, Status
 from textdrop.watcher.settle import DEFAULT_SETTLE_SECONDS, SettleTracker
 
@@ -82,6 +87,11 @@ TRANSIENT_ERRNOS = frozenset(
     {errno.EBUSY, errno.EACCES, errno.EPERM, errno.EAGAIN, errno.ETXTBSY, errno.ENOSPC, errno.EIO}
 )
 """OS errors worth retrying: locked files (SMB, antivirus), a busy device, a full disk."""
+
+OBSERVER_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 600.0
+"""Dead observers are restarted at most this many times within this many seconds; then the service stops
+with an error (a folder that keeps vanishing, an exhausted inotify limit) instead of looking alive."""
 
 DEFAULT_PATTERNS: tuple[str, ...] = tuple(sorted(f"*{suffix}" for suffix in SUPPORTED_SUFFIXES))
 
@@ -266,6 +276,8 @@ class _Handler(FileSystemEventHandler):
     def dispatch(self, event: FileSystemEvent) -> None:
         try:
             self.service._on_event(self.folder, event)
+        except LedgerError as error:  # the service cannot record anything any more
+            self.service._die(error)
         except Exception:  # an observer thread must never die
             log.exception("error handling %r", event)
 
@@ -320,6 +332,9 @@ class WatchService:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._next_rescan = 0.0
+        self._output_failures: dict[Path, int] = {}  # path → sidecar writes failed in a row
+        self._fatal: TextdropError | None = None
+        self._restarts: list[float] = []  # monotonic times of observer restarts
         self.max_in_flight_seen = 0
         """The most jobs that were ever in flight at once (a bound the tests check)."""
 
@@ -355,6 +370,66 @@ class WatchService:
         self._observers.clear()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def check(self) -> None:
+        """Supervise the service's threads; call it every second or so while the service runs.
+
+        Dead observers (a watched folder removed and re-created, an observer thread that crashed) are
+        replaced by new ones and the folders rescanned, at most :data:`OBSERVER_RESTARTS` times in
+        :data:`RESTART_WINDOW_SECONDS`. The dispatch thread and the job worker cannot be replaced without
+        losing track of the files in flight: when one has died, or the ledger failed, the service stops
+        and the cause is raised (it was logged when it happened).
+
+        Raises:
+            TextdropError: why the service stopped (:class:`LedgerError`, :class:`ConfigError` for a
+                watched folder that is gone, or an error naming the thread that died).
+        """
+        if self._fatal is None and not self._stopping.is_set():
+            if self._thread is not None and not self._thread.is_alive():
+                self._die(
+                    TextdropError("The watch service's dispatch thread ended unexpectedly; see the log.")
+                )
+            elif not self.jobs.alive:
+                self._die(TextdropError("The OCR worker thread ended unexpectedly; see the log."))
+            elif self.observe and any(not _observing(observer) for observer in self._observers):
+                self._restart_observers()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _restart_observers(self) -> None:
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_SECONDS] + [now]
+        if len(self._restarts) > OBSERVER_RESTARTS:
+            self._die(
+                TextdropError(
+                    f"The folder observers died {len(self._restarts)} times within "
+                    f"{RESTART_WINDOW_SECONDS / 60:g} minutes; stopping (see the log). Check the watched "
+                    "folders, or set polling = true for them."
+                )
+            )
+            return
+        log.warning("a folder observer stopped; starting new ones and rescanning the folders")
+        for observer in self._observers:
+            observer.stop()
+        for observer in self._observers:
+            observer.join(5)
+        self._observers.clear()
+        try:
+            check_folders(self.folders)
+            self._start_observers()
+        except ConfigError as error:
+            self._die(error)
+            return
+        self._next_rescan = 0.0  # the dispatch thread rescans: events may have been missed meanwhile
+        self._wake.set()
+
+    def _die(self, error: TextdropError) -> None:
+        """Stop the service for good because of ``error`` (logged here; raised by :meth:`check`)."""
+        if self._fatal is None:
+            self._fatal = error
+            log.error("the watch service stops: %s", error, exc_info=error if error.__traceback__ else None)
+        self._stopping.set()
+        self._wake.set()
 
     def __enter__(self) -> WatchService:
         return self.start()
@@ -519,17 +594,29 @@ class WatchService:
     # ----- dispatch ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except LedgerError as error:
+            self._die(error)
+        except BaseException as error:  # never a live-looking service with a dead thread
+            self._die(TextdropError(f"The watch service failed: {error!r}; see the log."))
+            log.exception("the dispatch thread failed")
+
+    def _loop(self) -> None:
         while not self._stopping.is_set():
             self._idle.clear()
             try:
                 self._dispatch_ready()
+                now = time.monotonic()
+                if self.observe and now >= self._next_rescan:
+                    self._next_rescan = now + self.options.rescan_minutes * 60
+                    self._scan()
+                    continue
+            except LedgerError:
+                raise
             except Exception:  # the service never dies of one file
                 log.exception("unexpected error in the watch service; continuing")
-            now = time.monotonic()
-            if self.observe and now >= self._next_rescan:
-                self._next_rescan = now + self.options.rescan_minutes * 60
-                self._scan()
-                continue
+                now = time.monotonic()
             if self.backlog == 0:
                 self._idle.set()
             waits = [wait for tracker in self._trackers.values() if (wait := tracker.next_due()) is not None]
@@ -559,6 +646,10 @@ class WatchService:
             after = path.stat()
         except FileNotFoundError:
             log.debug("%s vanished before it was read", label)
+            return
+        except TextdropError as error:  # a FIFO or device with an image's name: refused, never read
+            log.warning("%s (skipped)", _about(path, str(error)))
+            self.on_event(FileEvent(path, "failed", message=str(error)))
             return
         except OSError as error:
             self._transient(folder, path, None, f"cannot read the file: {error.strerror or error}", error)
@@ -596,11 +687,11 @@ class WatchService:
         if entry.retry_at is not None and entry.retry_at > time.time():
             tracker.touch(path, quiet_since=self._retry_quiet_since(folder, entry.retry_at - time.time()))
             return
+        if self._reuse(folder, path, digest):  # before counting attempts: reuse reads nothing
+            return
         if entry.attempts >= self.options.max_attempts:
             reason = entry.last_error or "textdrop stopped while reading it"
             self._failed(path, digest, f"gave up after {entry.attempts} attempts: {reason}")
-            return
-        if self._reuse(folder, path, digest):
             return
         while not self._slots.acquire(timeout=0.5):
             if self._stopping.is_set():
@@ -643,14 +734,23 @@ class WatchService:
                 result, path, "md", out_dir=folder.output, template=folder.template or self.template
             )
         except OutputError as error:
-            self._transient(folder, path, digest, str(error), error)
+            self._output_failed(folder, path, digest, error)
             return True
+        retried = self._output_failures.pop(path, None) is not None  # its own result, after a failed write
         self.ledger.mark_done(
             str(path), digest, sidecar=str(target), engine=result.engine, model=result.model, seconds=0.0
         )
-        log.info("%s → %s (same content as a file read before)", file_label(path), file_label(target))
+        how = "written on a retry" if retried else "same content as a file read before"
+        log.info("%s → %s (%s)", file_label(path), file_label(target), how)
         self.on_event(
-            FileEvent(path, "reused", sidecar=target, pages=len(result.pages), markdown=result.markdown)
+            FileEvent(
+                path,
+                "done" if retried else "reused",
+                sidecar=target,
+                seconds=result.seconds if retried else 0.0,
+                pages=len(result.pages),
+                markdown=result.markdown,
+            )
         )
         return True
 
@@ -659,6 +759,8 @@ class WatchService:
     def _finish(self, folder: FolderOptions, path: Path, digest: str, stat: os.stat_result, job: Job) -> None:
         try:
             self._record(folder, path, digest, stat, job)
+        except LedgerError as error:
+            self._die(error)
         except Exception:
             log.exception("unexpected error recording the result of %s", file_label(path))
         finally:
@@ -693,13 +795,27 @@ class WatchService:
         if result.sha256 != digest:  # replaced between hashing and reading: read the new version
             self._trackers[folder.path].touch(path)
             return
+        # Stored first: a sidecar write that fails (disk full) is retried from it, without OCR.
+        self.ledger.store_result(digest, result.engine, result.model, json.dumps(result.to_dict()).encode())
+        try:
+            unchanged = file_version(path) == _version(stat)
+        except FileNotFoundError:
+            log.info("%s was deleted while being read; no sidecar", file_label(path))
+            self.ledger.forget(key)
+            return
+        except OSError:
+            unchanged = False
+        if not unchanged:  # replaced or written to after it was read: the result describes nothing
+            log.info("%s changed while being read; reading it again once it settles", file_label(path))
+            self._trackers[folder.path].touch(path)
+            return
         template = folder.template or self.template
         try:
             target = write_sidecar(result, path, "md", out_dir=folder.output, template=template)
         except OutputError as error:
-            self._transient(folder, path, digest, str(error), error)
+            self._output_failed(folder, path, digest, error)
             return
-        self.ledger.store_result(digest, result.engine, result.model, json.dumps(result.to_dict()).encode())
+        self._output_failures.pop(path, None)
         self.ledger.mark_done(
             key, digest, sidecar=str(target), engine=result.engine, model=result.model, seconds=result.seconds
         )
@@ -751,6 +867,31 @@ class WatchService:
         self._trackers[folder.path].touch(path, quiet_since=self._retry_quiet_since(folder, delay))
         self.on_event(FileEvent(path, "retry", message=message))
 
+    def _output_failed(self, folder: FolderOptions, path: Path, digest: str, error: OutputError) -> None:
+        """A sidecar could not be written (disk full, read-only or forbidden output folder): retry.
+
+        The result is stored, so a retry only writes. The file never fails for good over its output,
+        which is not its fault: retries back off exponentially with jitter up to ``max_retry_seconds``
+        and go on until the write succeeds, each visible in ``textdrop status`` as a failure that will be
+        retried. Without observers (``watch --once``) the run gives up after ``max_attempts`` writes:
+        the file is reported failed (a non-zero exit) but stays pending, so the next run tries again.
+        """
+        failures = self._output_failures[path] = self._output_failures.get(path, 0) + 1
+        message = str(error)
+        if not self.observe and failures >= self.options.max_attempts:
+            del self._output_failures[path]
+            self.ledger.mark_failed(str(path), digest, message, permanent=False)
+            log.warning("%s; gave up for this run after %d attempts", _about(path, message), failures)
+            self.on_event(FileEvent(path, "failed", message=f"{message} (retried on the next run)"))
+            return
+        delay = min(self.options.retry_seconds * 2 ** (failures - 1), self.options.max_retry_seconds)
+        delay *= random.uniform(0.5, 1.5)
+        self.ledger.mark_failed(str(path), digest, message, permanent=False, retry_at=time.time() + delay)
+        log.warning("%s; retrying in %.0f s", _about(path, message), delay)
+        log.debug("sidecar write failed", exc_info=error)
+        self._trackers[folder.path].touch(path, quiet_since=self._retry_quiet_since(folder, delay))
+        self.on_event(FileEvent(path, "retry", message=message))
+
     @staticmethod
     def _retry_quiet_since(folder: FolderOptions, delay: float) -> float:
         return time.monotonic() + delay - folder.settle_seconds
@@ -759,6 +900,16 @@ class WatchService:
         self.ledger.mark_failed(str(path), digest, message, permanent=True)
         log.warning("%s (not retried until the file changes)", _about(path, message))
         self.on_event(FileEvent(path, "failed", message=message))
+
+
+def _version(info: os.stat_result) -> tuple[int, int, int, int]:
+    """:func:`file_version` from a stat result taken earlier."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _observing(observer: BaseObserver) -> bool:
+    """True while an observer thread and every one of its emitter threads (one per folder) run."""
+    return observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters)
 
 
 def _about(path: Path, message: str) -> str:

@@ -37,7 +37,13 @@ from typing import IO
 
 from PIL import Image
 
-from textdrop.engine.sources import SUPPORTED_SUFFIXES, _pillow_lock, _register_heif, file_label
+from textdrop.engine.sources import (
+    SUPPORTED_SUFFIXES,
+    _pillow_lock,
+    _register_heif,
+    file_label,
+    open_regular,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +99,7 @@ def decodes(path: Path) -> bool:
     """
     path = Path(path)
     try:
-        with open(path, "rb") as fp:
+        with open_regular(path, f"'{file_label(path)}'") as fp:  # never blocks on a FIFO swapped in
             head = fp.read(_HEAD_BYTES)
             suffix = path.suffix.lower()
             if b"%PDF-" in head or suffix == _PDF_SUFFIX:
