@@ -7,8 +7,10 @@ how to install them. :mod:`textdrop.cli` parses the arguments and maps errors to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 
 from rich.console import Console
 
@@ -33,7 +35,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Serve until interrupted; returns the exit code.
+    """Serve until SIGINT or SIGTERM (both a clean stop: exit code 0); returns the exit code.
 
     Raises:
         UsageError: FastAPI or uvicorn missing, a non-loopback address without a token, a port in use.
@@ -68,5 +70,8 @@ def run_serve(args: argparse.Namespace) -> int:
         f"textdrop serve: listening on {server.url} (engine {queue.engine}"
         f"{', token required' if token else ''}); API docs at {server.url}/docs. Ctrl-C stops."
     )
-    server.run()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # uvicorn re-raises it once it has stopped
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    err.print("textdrop serve: stopped.")
     return ExitCode.OK

@@ -22,8 +22,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textdrop import __version__
 from textdrop.engine.backends.base import engine_class, engine_names
@@ -59,7 +60,7 @@ STATUS: dict[ExitCode, int] = {
 }
 """HTTP status of each failure; anything not listed (a bug, a config error) is 500."""
 
-_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "usage", 413: "limit_exceeded"}
+_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "usage"}
 
 
 class ApiError(Exception):
@@ -68,6 +69,51 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+class BodyTooLarge(Exception):
+    """Raised while a request body is read, once it has grown past the limit."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body["message"])
+        self.body = body
+
+
+class BodyLimit:
+    """ASGI middleware: a body over ``limit`` bytes is refused with the API's JSON 413, at once when its
+    ``Content-Length`` says so, else as soon as the bytes read pass the limit (chunked uploads).
+
+    (Starlette's RequestBodyLimitMiddleware, under FastAPI's ``max_body_size``, answers such requests with
+    its own plain-text 413 whatever the app sends, so the JSON error contract needs this.)
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, max_file_mb: float) -> None:
+        self.app = app
+        self.limit = limit
+        self.body = {
+            "code": ExitCode.LIMIT_EXCEEDED.name.lower(),
+            "exit_code": int(ExitCode.LIMIT_EXCEEDED),
+            "message": f"The request is larger than the {max_file_mb:g} MiB upload limit; "
+            "raise the max_file_mb setting to read it.",
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.limit:
+            return await JSONResponse(self.body, status_code=413)(scope, receive, send)
+        read = 0
+
+        async def limited() -> Message:
+            nonlocal read
+            message = await receive()
+            read += len(message.get("body", b""))
+            if read > self.limit:
+                raise BodyTooLarge(self.body)
+            return message
+
+        await self.app(scope, limited, send)
 
 
 def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
@@ -103,6 +149,23 @@ def _ocr_openapi() -> dict[str, Any]:
     }
 
 
+def find_job(job_id: str, request: Request) -> ApiJob:
+    """The job ``job_id`` of the app's service (a dependency of the job routes).
+
+    Raises:
+        ApiError: 404, no such job (never created, or expired).
+    """
+    service: OcrService = request.app.state.service
+    service.purge()
+    job = service.jobs.get(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"No job {job_id}: it never existed or ended too long ago.")
+    return job
+
+
+JobParam = Annotated[ApiJob, Depends(find_job)]
+
+
 def create_app(
     service: OcrService,
     *,
@@ -126,6 +189,7 @@ def create_app(
         summary="Local OCR: images and PDFs to Markdown, text and JSON, on this machine.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, limit=max_body, max_file_mb=service.limits.max_file_mb)
     if options.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -160,15 +224,7 @@ def create_app(
             )
 
     guarded = [Depends(authorize)]
-
-    def find_job(job_id: str) -> ApiJob:
-        service.purge()
-        job = service.jobs.get(job_id)
-        if job is None:
-            raise ApiError(404, "not_found", f"No job {job_id}: it never existed or ended too long ago.")
-        return job
-
-    JobParam = Annotated[ApiJob, Depends(find_job)]
+    app.state.service = service
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -177,6 +233,10 @@ def create_app(
     @app.exception_handler(TextdropError)
     async def _textdrop_error(_request: Request, exc: TextdropError) -> JSONResponse:
         return failure(exc)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return _error(413, exc.body)
 
     @app.exception_handler(BusyError)
     async def _busy(_request: Request, exc: BusyError) -> JSONResponse:
@@ -189,14 +249,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        message = str(exc.detail)
-        if exc.status_code == 413:
-            message = (
-                f"The request is larger than the {service.limits.max_file_mb:g} MiB upload limit; "
-                "raise the max_file_mb setting to read it."
-            )
-        code = _CODES.get(exc.status_code, "http_error")
-        return _error(exc.status_code, {"code": code, "message": message}, getattr(exc, "headers", None))
+        body = {"code": _CODES.get(exc.status_code, "http_error"), "message": str(exc.detail)}
+        return _error(exc.status_code, body, getattr(exc, "headers", None))
 
     @app.get("/v1/health", tags=["service"])
     async def health(request: Request) -> JSONResponse:
@@ -231,7 +285,6 @@ def create_app(
         tags=["ocr"],
         dependencies=guarded,
         openapi_extra=_ocr_openapi(),
-        max_body_size=max_body,
         responses={413: {}, 422: {}},
     )
     async def ocr(request: Request) -> Response:

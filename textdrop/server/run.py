@@ -75,7 +75,7 @@ def check_bind(host: str, token: str | None, token_env: str = "TEXTDROP_TOKEN") 
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host``:``port`` (``port`` 0: any free port), for uvicorn to listen on.
+    """A TCP socket listening on ``host``:``port`` (``port`` 0: any free port), for uvicorn to serve.
 
     Raises:
         UsageError: the address is not this machine's, the port is taken, or binding is not allowed.
@@ -89,6 +89,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen()  # connections wait in the backlog until uvicorn accepts them
     except OSError as exc:
         sock.close()
         raise UsageError(
