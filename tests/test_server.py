@@ -28,6 +28,7 @@ import pytest
 from httpx_sse import connect_sse
 from PIL import Image
 
+from tests.conftest import write_config
 from tests.helpers.badfiles import write_bomb_png, write_pdf, write_text_as_image
 from tests.helpers.fake_engines import FakeEngine, SlowEngine, fake_text
 from textdrop.cli import run
@@ -215,7 +216,9 @@ def test_box_and_pages_select_what_is_read(engines: None, tmp_path: Path) -> Non
     assert outside.json()["code"] == "usage" and "lies outside page 1" in outside.json()["message"]
 
 
-def test_the_cli_reads_a_box_too(fake_engine: type[FakeEngine], tmp_path: Path, capsys: Any) -> None:
+def test_the_cli_reads_a_box_too(
+    fake_engine: type[FakeEngine], tmp_path: Path, capsys: Any, textdrop_home: Path
+) -> None:
     image = tmp_path / "page.png"
     image.write_bytes(png_bytes(300, 200))
     assert run(["ocr", str(image), "--stdout", "-e", "fake", "--box", "0,0,120,40"]) == 0
@@ -225,6 +228,9 @@ def test_the_cli_reads_a_box_too(fake_engine: type[FakeEngine], tmp_path: Path, 
     with pytest.raises(SystemExit):
         run(["ocr", str(image), "--box", "1,2,3"])
     assert "four pixel numbers" in capsys.readouterr().err
+    write_config(textdrop_home, "[recognize]\nbox = [0, 0, 10, 10]\n")  # per document, never for every file
+    assert run(["ocr", str(image), "--stdout", "-e", "fake"]) == 9
+    assert "pages and box are chosen per document" in capsys.readouterr().err
 
 
 # -- jobs ------------------------------------------------------------------------------------------

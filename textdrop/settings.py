@@ -51,7 +51,7 @@ import platformdirs
 import tomlkit
 import tomlkit.exceptions
 import tomlkit.items
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from textdrop.desktop.options import DesktopOptions
 from textdrop.engine.backends.base import RecognizeOptions
@@ -85,6 +85,13 @@ class Settings(BaseModel):
     folders: list[FolderOptions] = Field(default_factory=list, description="The watched folders.")
     desktop: DesktopOptions = Field(default_factory=DesktopOptions)
     server: ServerOptions = Field(default_factory=ServerOptions)
+
+    @field_validator("recognize")
+    @classmethod
+    def _no_per_call_options(cls, value: RecognizeOptions) -> RecognizeOptions:
+        if value.pages is not None or value.box is not None:
+            raise ValueError("pages and box are chosen per document (textdrop ocr --box, the API), not here")
+        return value
 
     def backends(self) -> dict[str, BaseModel]:
         """Backend settings by engine name, as :func:`create_engine` and :class:`JobQueue` take them."""

@@ -50,8 +50,9 @@ def recognize(
         The result, pages in document order.
 
     Raises:
-        TextdropError: a subclass naming what is wrong with the input (unreadable, too large, encrypted)
-            or with the engine (unknown, not installed, failed to load).
+        TextdropError: a subclass naming what is wrong with the input (unreadable, too large, encrypted;
+            ``options.pages`` past its end, ``options.box`` outside a page) or with the engine (unknown,
+            not installed, failed to load).
         GenerationAborted: the engine's :meth:`~Engine.abort` stopped a page (the job queue's cancel).
     """
     started = time.perf_counter()

@@ -285,7 +285,6 @@ def create_app(
         tags=["ocr"],
         dependencies=guarded,
         openapi_extra=_ocr_openapi(),
-        responses={413: {}, 422: {}},
     )
     async def ocr(request: Request) -> Response:
         """Read an image or PDF: a multipart upload in the field ``file``, or JSON with base64 ``data``.

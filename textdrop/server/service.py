@@ -323,7 +323,7 @@ class OcrService:
                 jsonschema.Draft202012Validator.check_schema(request.json_schema)
             except jsonschema.SchemaError as exc:
                 raise UsageError(f"The schema is not a valid JSON Schema: {exc.message}.") from None
-        if (update.get("fields") or update.get("json_schema")) and request.mode in (None, "json"):
+        if update.get("fields") or update.get("json_schema"):
             update["mode"] = "json"  # fields and a schema only make sense for extraction, as on the CLI
         base = self.recognize
         try:
