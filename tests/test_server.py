@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import os
 import re
 import signal
@@ -154,7 +155,10 @@ def cli_message(data: bytes, limits: SourceLimits | None = None) -> str:
 
 
 @pytest.mark.slow
-def test_the_embedded_engine_reads_a_sample_synchronously(private_tmp: Path) -> None:
+def test_the_embedded_engine_reads_a_sample_synchronously(
+    private_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # above the default level (WARNING): still no document content
     data = PHOTOTEST.read_bytes()
     with serving("rapid") as (_server, client):
         answer = upload(client, data)
@@ -175,6 +179,7 @@ def test_the_embedded_engine_reads_a_sample_synchronously(private_tmp: Path) -> 
     assert (boxed["width"], boxed["height"]) == (640, 130)
     assert "This is a lot of 12 point" in boxed["text"] and "lazy fox" not in boxed["text"]
     assert all(0 <= line["bbox"][2] <= 640 and line["bbox"][3] <= 130 for line in boxed["lines"])
+    assert "request: " in caplog.text and "12 point" not in caplog.text and "lazy fox" not in caplog.text
 
 
 def test_every_mode_and_option_reaches_the_engine(engines: None) -> None:
