@@ -41,7 +41,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check textdrop tests
 	TEXTDROP_SCREENSHOTS=$(CURDIR)/test-output/screenshots $(BIN)/pytest
 
-# The bundle is built in a venv of its own with only what it ships: the [desktop] extra, plus
+# The bundle is built in a venv of its own with only what it ships: the [desktop] and [server] extras, plus
 # PACKAGE_EXTRAS (e.g. `make package PACKAGE_EXTRAS=llama` to include llama.cpp).
 PKG_VENV := .venv-package
 PACKAGE_EXTRAS ?=
@@ -50,7 +50,7 @@ $(PKG_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(PKG_VENV)
 	$(PKG_VENV)/bin/pip install --quiet "pip==$(PIP_VERSION)" "uv==$(UV_VERSION)"
 	UV_PROJECT_ENVIRONMENT=$(PKG_VENV) $(PKG_VENV)/bin/uv sync --locked --inexact --quiet --no-editable \
-		--extra desktop --extra package $(foreach extra,$(PACKAGE_EXTRAS),--extra $(extra))
+		--extra desktop --extra server --extra package $(foreach extra,$(PACKAGE_EXTRAS),--extra $(extra))
 	touch $@
 
 package: $(PKG_VENV)/.installed

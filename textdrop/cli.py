@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from textdrop import __version__, cli_models, cli_watch
+from textdrop import __version__, cli_models, cli_serve, cli_watch
 from textdrop.engine.backends.base import RecognizeOptions, split_spec
 from textdrop.engine.errors import ExitCode, FileAccessError, LimitExceededError, TextdropError, UsageError
 from textdrop.engine.result import OcrResult
@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     ocr.add_argument("--force", action="store_true", help="recognise even files whose sidecar is up to date")
     ocr.add_argument("--dpi", type=int, help="PDF render resolution in dots per inch (default: 200)")
     ocr.add_argument(
+        "--box", type=_box, metavar="X0,Y0,X1,Y1", help="read only this region of each page, in pixels"
+    )
+    ocr.add_argument(
         "--copy", action="store_true", help="also put the text on the clipboard (kept after exit)"
     )
     vlm = ocr.add_argument_group("VLM engines (llama, mlx, openai)")
@@ -111,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_watch.add_parsers(commands)
     cli_models.add_parsers(commands)
+    cli_serve.add_parser(commands)
     return parser
 
 
@@ -144,6 +148,8 @@ def run(argv: list[str] | None = None) -> int:
             return cli_watch.run_status(args)
         if args.command == "models":
             return cli_models.run_models(args)
+        if args.command == "serve":
+            return cli_serve.run_serve(args)
         if args.command in ("tray", "capture"):
             try:
                 from textdrop.desktop.app import run_capture, run_tray
@@ -500,11 +506,23 @@ def _recognize_options(args: argparse.Namespace, base: RecognizeOptions) -> Reco
         update["max_tokens"] = args.max_tokens
     if args.no_fallback:
         update["fallback"] = False
+    if args.box:
+        update["box"] = args.box
     if args.schema:
         update["json_schema"] = _read_schema(args.schema)
     if (update.get("fields") or update.get("json_schema")) and (args.mode or base.mode) != "json":
         update["mode"] = "json"  # fields and a schema only make sense for extraction
     return base.model_validate({**base.model_dump(), **update})
+
+
+def _box(text: str) -> tuple[int, int, int, int]:
+    """``--box``'s value, checked by :class:`RecognizeOptions` (argparse prints the message)."""
+    from pydantic import ValidationError
+
+    try:
+        return RecognizeOptions(box=text).box  # type: ignore[arg-type,return-value]
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
 
 
 def _read_schema(path: Path) -> dict:

@@ -33,6 +33,10 @@ which the tests use. Example::
     [[folders]]
     path = "~/Pictures/Screenshots"
     patterns = ["*.png"]
+
+    [server]                 # textdrop serve, and the tray app's HTTP API when enabled
+    enabled = true
+    port = 8765
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ import platformdirs
 import tomlkit
 import tomlkit.exceptions
 import tomlkit.items
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from textdrop.desktop.options import DesktopOptions
 from textdrop.engine.backends.base import RecognizeOptions
@@ -56,6 +60,7 @@ from textdrop.engine.backends.openai_api import OpenAIOptions
 from textdrop.engine.errors import ConfigError
 from textdrop.engine.sidecar import SidecarOptions
 from textdrop.engine.sources import SourceLimits
+from textdrop.server.options import ServerOptions
 from textdrop.watcher.service import FolderOptions, WatchOptions
 
 APP_NAME = "textdrop"
@@ -79,6 +84,14 @@ class Settings(BaseModel):
     watch: WatchOptions = Field(default_factory=WatchOptions)
     folders: list[FolderOptions] = Field(default_factory=list, description="The watched folders.")
     desktop: DesktopOptions = Field(default_factory=DesktopOptions)
+    server: ServerOptions = Field(default_factory=ServerOptions)
+
+    @field_validator("recognize")
+    @classmethod
+    def _no_per_call_options(cls, value: RecognizeOptions) -> RecognizeOptions:
+        if value.pages is not None or value.box is not None:
+            raise ValueError("pages and box are chosen per document (textdrop ocr --box, the API), not here")
+        return value
 
     def backends(self) -> dict[str, BaseModel]:
         """Backend settings by engine name, as :func:`create_engine` and :class:`JobQueue` take them."""

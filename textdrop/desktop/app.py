@@ -111,6 +111,7 @@ class TrayApp(QObject):
         self.recent: deque[Recent] = deque(maxlen=RECENT)
         self.paused: set[Path] = set()
         self.watcher: WatchService | None = None
+        self.api: Any = None  # the HTTP API server, when [server] enabled
         self._ledger: Any = None
         self._watch_lock = FileLock(watch_lock_path())  # one watcher per user, as `textdrop watch`
         self._engine_state = "loading…"
@@ -156,6 +157,16 @@ class TrayApp(QObject):
         self._apply_hotkey()
         if self._watch_enabled:
             self._restart_watcher()
+        self._start_api()
+
+    def _start_api(self) -> None:
+        """The HTTP API over this queue, when ``[server] enabled`` (see textdrop.server.run)."""
+        from textdrop.server.run import start_in_background
+
+        try:
+            self.api = start_in_background(self.settings, self.queue)
+        except TextdropError as exc:
+            self.notifier.show("textdrop: the HTTP API did not start", str(exc), error=True)
 
     def shutdown(self) -> None:
         """Stop the hotkey, the watcher and the queue (the running page may finish), close the socket.
@@ -164,6 +175,8 @@ class TrayApp(QObject):
             return
         self._closed = True
         self.hotkey.stop()
+        if self.api is not None:
+            self.api.stop()
         self._stop_watcher()
         if self._drop_window is not None:  # a sidecar being written finishes; a stalled download does not
             self._drop_window.wait_for_tasks(SHUTDOWN_TASKS_MS)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from textdrop.engine.backends.base import Engine, RecognizeOptions, create_engine
 from textdrop.engine.memory import release_memory
 from textdrop.engine.result import OcrResult
-from textdrop.engine.sources import SourceLimits, open_source
+from textdrop.engine.sources import SourceLimits, crop_box, open_source
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -41,7 +41,8 @@ def recognize(
             for this call), or an :class:`Engine` the caller owns (loaded here if needed, not closed).
         options: recognition options (defaults: :class:`RecognizeOptions`).
         limits: file size, pixel and page limits (defaults: :class:`SourceLimits`).
-        on_page: called as ``on_page(done, total)`` after each page.
+        on_page: called as ``on_page(done, total)`` after each page (``total``: the pages read, after
+            ``options.pages``).
         on_text: streaming engines call it as ``on_text(page_number, text_so_far)`` while they generate
             (other engines never call it).
 
@@ -49,8 +50,9 @@ def recognize(
         The result, pages in document order.
 
     Raises:
-        TextdropError: a subclass naming what is wrong with the input (unreadable, too large, encrypted)
-            or with the engine (unknown, not installed, failed to load).
+        TextdropError: a subclass naming what is wrong with the input (unreadable, too large, encrypted;
+            ``options.pages`` past its end, ``options.box`` outside a page) or with the engine (unknown,
+            not installed, failed to load).
         GenerationAborted: the engine's :meth:`~Engine.abort` stopped a page (the job queue's cancel).
     """
     started = time.perf_counter()
@@ -62,8 +64,12 @@ def recognize(
         backend.load()
         load_seconds = time.perf_counter() - started
         with open_source(source, limits, page_size=backend.page_size) as document:
+            numbers = document.select(options.pages)
             pages = []
-            for number, image in enumerate(document.pages(), start=1):
+            selected = zip(numbers, document.pages(numbers), strict=True)
+            for done, (number, image) in enumerate(selected, start=1):
+                if options.box is not None:
+                    image = crop_box(image, options.box, number)  # the region is the page from here on
                 if backend.streams and on_text is not None:
                     page = backend.recognize_page(image, options, lambda text, n=number: on_text(n, text))
                 else:
@@ -73,7 +79,7 @@ def recognize(
                 del image
                 release_memory()
                 if on_page:
-                    on_page(number, document.page_count)
+                    on_page(done, len(numbers))
     finally:
         if owned:
             backend.close()

@@ -18,7 +18,7 @@ import re
 import stat
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from types import TracebackType
@@ -33,6 +33,7 @@ from textdrop.engine.errors import (
     InputFileError,
     LimitExceededError,
     TextdropError,
+    UsageError,
 )
 
 log = logging.getLogger(__name__)
@@ -88,18 +89,38 @@ class Document:
         self._on_close = on_close
         self._closed = False
 
-    def pages(self) -> Iterator[Image.Image]:
+    def pages(self, numbers: Sequence[int] | None = None) -> Iterator[Image.Image]:
         """Yield each page, in order, as a fully decoded upright RGB image, one page per step.
+
+        Args:
+            numbers: only these pages (1-based, as :meth:`select` returns them); ``None``: every page.
 
         Raises:
             InputFileError: a page is truncated or corrupt.
             LimitExceededError: a page is larger than ``max_page_pixels``.
             ValueError: the document is closed.
         """
-        for index in range(self.page_count):
+        for number in range(1, self.page_count + 1) if numbers is None else numbers:
             if self._closed:
                 raise ValueError("Document is closed")
-            yield self._load_page(index)
+            yield self._load_page(number - 1)
+
+    def select(self, numbers: Sequence[int] | None) -> list[int]:
+        """The 1-based numbers of the pages to read: ``numbers`` in ascending order, or every page.
+
+        Raises:
+            UsageError: a number is below 1 or past the last page.
+        """
+        if numbers is None:
+            return list(range(1, self.page_count + 1))
+        missing = [n for n in numbers if not 1 <= n <= self.page_count]
+        if missing:
+            count = f"{self.page_count} page{'s' if self.page_count != 1 else ''}"
+            raise UsageError(
+                f"The document has {count}; there is no page {missing[0]}. Choose pages from 1 to "
+                f"{self.page_count}."
+            )
+        return sorted(set(numbers))
 
     def close(self) -> None:
         """Release the file, image and PDF handles; further calls do nothing."""
@@ -114,6 +135,23 @@ class Document:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def crop_box(image: Image.Image, box: tuple[int, int, int, int], number: int) -> Image.Image:
+    """The region ``box`` (x0, y0, x1, y1 in pixels, x1/y1 exclusive) of page ``number``, clipped to it.
+
+    Raises:
+        UsageError: the box lies wholly outside the page.
+    """
+    width, height = image.size
+    x0, y0, x1, y1 = box
+    region = (min(x0, width), min(y0, height), min(x1, width), min(y1, height))
+    if region[0] >= region[2] or region[1] >= region[3]:
+        raise UsageError(
+            f"The box {x0},{y0},{x1},{y1} lies outside page {number}, which is {width}×{height} pixels; "
+            "give a region within the page."
+        )
+    return image.crop(region)
 
 
 def file_label(path: str | os.PathLike[str]) -> str:

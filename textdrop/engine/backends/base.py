@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textdrop.engine.errors import EngineUnavailableError
 
@@ -65,6 +65,75 @@ class RecognizeOptions(BaseModel):
     fallback: bool = Field(
         True, description="VLM engines: read a page with the embedded engine when the VLM fails on it."
     )
+    pages: tuple[int, ...] | None = Field(
+        None, description="Read only these pages (1-based numbers; None: every page), in document order."
+    )
+    box: tuple[int, int, int, int] | None = Field(
+        None,
+        description="Read only this region of each page: x0, y0, x1, y1 in pixels of the upright page image "
+        "(a PDF page as rendered), x1 and y1 exclusive; the result's page is the region.",
+    )
+
+    @field_validator("pages", mode="before")
+    @classmethod
+    def _pages_text(cls, value: Any) -> Any:
+        return parse_pages(value) if isinstance(value, str) else value
+
+    @field_validator("pages")
+    @classmethod
+    def _positive_pages(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and (not value or min(value) < 1):
+            raise ValueError("page numbers start at 1")
+        return None if value is None else tuple(sorted(set(value)))
+
+    @field_validator("box", mode="before")
+    @classmethod
+    def _box_text(cls, value: Any) -> Any:
+        return parse_box(value) if isinstance(value, str) else value
+
+    @field_validator("box")
+    @classmethod
+    def _ordered_box(cls, value: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+        if value is not None and not (0 <= value[0] < value[2] and 0 <= value[1] < value[3]):
+            raise ValueError("a box is x0,y0,x1,y1 in pixels with 0 <= x0 < x1 and 0 <= y0 < y1")
+        return value
+
+
+def parse_pages(text: str) -> tuple[int, ...]:
+    """Page numbers from ``"1-3,5"`` (ranges inclusive, 1-based): ``(1, 2, 3, 5)``.
+
+    Raises:
+        ValueError: not a comma-separated list of numbers and ``a-b`` ranges, or a range that runs backwards.
+    """
+    numbers: list[int] = []
+    try:
+        for part in text.split(","):
+            first, dash, last = part.strip().partition("-")
+            start, end = int(first), int(last) if dash else int(first)
+            if end < start:
+                raise ValueError(part)
+            numbers.extend(range(start, end + 1))
+    except ValueError:
+        raise ValueError(f"pages must look like 1-3,5 (page numbers and ranges), not {text!r}") from None
+    return tuple(numbers)
+
+
+def parse_box(text: str) -> tuple[int, int, int, int]:
+    """A box from ``"x0,y0,x1,y1"`` (pixels): ``"10,20,300,80"`` → ``(10, 20, 300, 80)``.
+
+    Raises:
+        ValueError: not four comma-separated whole numbers.
+    """
+    parts = text.split(",")
+    try:
+        if len(parts) != 4:
+            raise ValueError(text)
+        x0, y0, x1, y1 = (int(part) for part in parts)
+    except ValueError:
+        raise ValueError(
+            f"a box is four pixel numbers x0,y0,x1,y1 (e.g. 0,0,600,200), not {text!r}"
+        ) from None
+    return x0, y0, x1, y1
 
 
 class GenerationAborted(Exception):
