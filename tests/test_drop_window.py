@@ -76,7 +76,9 @@ def make_window(qtbot, engines: None) -> Iterator[Callable[..., tuple[DropWindow
         queue = JobQueue(engine).start()
         queues.append(queue)
         results: list[tuple[OcrResult, Path | None]] = []
-        window = DropWindow(JobBridge(queue), on_result=lambda r, p: results.append((r, p)), **kwargs)
+        window = DropWindow(
+            JobBridge(queue), on_result=lambda r, p, _sidecar: results.append((r, p)), **kwargs
+        )
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)

@@ -32,6 +32,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import (
+    QCursor,
     QDragEnterEvent,
     QDragLeaveEvent,
     QDragMoveEvent,
@@ -41,6 +42,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QKeySequence,
     QPixmap,
+    QScreen,
 )
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -74,8 +76,10 @@ DOWNLOAD_TIMEOUT = 30.0
 """Seconds a download may wait for the server to connect or to send the next bytes."""
 ERROR_COLOR = "#b3261e"
 OK_COLOR = "#2e6b30"
+FRAME_ALLOWANCE = (16, 48)
+"""Pixels (width, height) kept free beside the window for the window manager's frame and title bar."""
 
-OnResult = Callable[[OcrResult, Path | None], None]
+OnResult = Callable[[OcrResult, Path | None, Path | None], None]
 
 
 class DownloadRefused(TextdropError):
@@ -245,7 +249,11 @@ class JobRow(QFrame):
             self.cancel_button.hide()
             self.show_button.setVisible(self.result is not None)
             return
-        if total:
+        if state == "queued":  # waiting: an empty, still bar and a grey line, unlike a row being read
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.status_label.setStyleSheet("color: palette(placeholder-text);")
+        elif total:
             self.progress.setRange(0, total)
             self.progress.setValue(value or 0)
         else:
@@ -269,8 +277,9 @@ class DropWindow(QWidget):
         bridge: submits the jobs and reports on them (the tray app's, shared with captures).
         write_sidecars: write a sidecar next to each dropped file.
         template: the sidecar name template (``None``: the default, ``{name}.{ext}``).
-        on_result: called on the GUI thread as ``on_result(result, source_path)`` for each result
-            (``source_path`` is ``None`` for image data and links); the tray copies and notifies there.
+        on_result: called on the GUI thread as ``on_result(result, source_path, sidecar_path)`` for each
+            result (``source_path`` is ``None`` for image data and links, ``sidecar_path`` when no sidecar
+            was written); the tray copies and notifies there (:attr:`pending` tells whether more follow).
     """
 
     def __init__(
@@ -303,6 +312,7 @@ class DropWindow(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
         self.resize(920, 680)
+        self.fit_screen()
 
         bridge.started.connect(self._started)
         bridge.progress.connect(self._progress)
@@ -377,6 +387,31 @@ class DropWindow(QWidget):
         layout.addWidget(self.splitter, 1)
 
     # -- public --------------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """How many rows are not finished yet (preparing, queued, reading, writing)."""
+        return sum(not row.finished for row in self.rows)
+
+    def fit_screen(self, screen: QScreen | None = None) -> None:
+        """Shrink the window (never below its minimum size) so that it and its frame fit the available area
+        of ``screen`` (default: the one under the mouse), e.g. 1366×768 with a panel."""
+        screen = screen or QGuiApplication.screenAt(QCursor.pos()) or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        width = min(self.width(), area.width() - FRAME_ALLOWANCE[0])
+        height = min(self.height(), area.height() - FRAME_ALLOWANCE[1])
+        self.resize(max(width, self.minimumSizeHint().width()), max(height, self.minimumSizeHint().height()))
+
+    def present(self) -> None:
+        """Show the window in front, restored if it was minimized (a second launch, a tray icon click)."""
+        if self.isMinimized():
+            self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     @property
     def message(self) -> str:
@@ -700,7 +735,7 @@ class DropWindow(QWidget):
         self.show_row(row)
         if self.on_result is not None:
             try:
-                self.on_result(result, row.path)
+                self.on_result(result, row.path, sidecar)
             except Exception:  # the tray's handler must not break the window
                 log.exception("on_result failed for %s", row.label)
 

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -47,6 +44,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from textdrop.desktop.autostart import set_start_at_login
+from textdrop.desktop.engines import ENGINE_TITLES, engine_problem, engine_title
+from textdrop.desktop.hotkey_edit import HotkeyEdit
+from textdrop.desktop.options import DesktopOptions
 from textdrop.engine import catalog, download
 from textdrop.engine.backends.base import engine_names, split_spec
 from textdrop.engine.catalog import ModelEntry
@@ -63,79 +64,17 @@ MODEL_ENGINES = frozenset({"llama", "mlx", "openai"})
 """Engines that take a model (a catalogue id or path; a server's model name for ``openai``)."""
 BACKEND_TITLES = {"llama": "llama.cpp (GGUF)", "mlx": "mlx-vlm (Apple Silicon)"}
 MODEL_COLUMNS = ("Model", "Parameters", "Size", "Licence", "Commercial use", "Downloaded")
-AUTOSTART_FILE = "textdrop.desktop"
 ERROR_COLOR = "#b3261e"
+ICON_CHOICES = {"auto": "After the desktop theme", "light": "Light panel", "dark": "Dark panel"}
+"""The ``[desktop] tray_icon`` values and how the dialog names them."""
 PROGRESS_INTERVAL = 0.1
 """Seconds between progress reports from a download (huggingface_hub reports every chunk)."""
 
-_DESKTOP_ENTRY = """\
-[Desktop Entry]
-Type=Application
-Name=textdrop
-Comment=Local OCR: drop, capture and watch folders
-Exec={exec}
-Terminal=false
-Categories=Utility;
-X-GNOME-Autostart-enabled=true
-"""
 
-
-# -- start at login -------------------------------------------------------------------------------------
-
-
-def autostart_path() -> Path:
-    """The XDG autostart entry: ``$XDG_CONFIG_HOME/autostart/textdrop.desktop`` (default ``~/.config``)."""
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    folder = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"  # relative: ignored
-    return folder / "autostart" / AUTOSTART_FILE
-
-
-def tray_command() -> list[str]:
-    """The command line that starts the tray app: the frozen app, the ``textdrop`` script, or ``-m``."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "tray"]
-    script = shutil.which("textdrop")
-    if script:
-        return [os.path.abspath(script), "tray"]
-    return [sys.executable, "-m", "textdrop", "tray"]
-
-
-def _exec_quote(arg: str) -> str:
-    """Quote one argument for a desktop entry's ``Exec`` key (freedesktop Desktop Entry spec)."""
-    arg = arg.replace("%", "%%")
-    if arg and not any(ch in arg for ch in " \t\n\"'\\><~|&;$*?#()`"):
-        return arg
-    escaped = "".join("\\" + ch if ch in '"`$\\' else ch for ch in arg)
-    return f'"{escaped}"'
-
-
-def set_start_at_login(enabled: bool) -> Path | None:
-    """Make the tray app start (or not) when the user logs in.
-
-    On Linux and other freedesktop systems this writes or removes the XDG autostart entry
-    (:func:`autostart_path`). On macOS and Windows it is not implemented yet: the option is only saved.
-
-    Returns:
-        The autostart file written or removed, or ``None`` where nothing was done.
-
-    Raises:
-        OSError: the file could not be written or removed.
-    """
-    if sys.platform == "darwin" or sys.platform.startswith(("win", "cygwin")):
-        log.info("start at login is not implemented on %s yet; the option is only saved", sys.platform)
-        return None
-    path = autostart_path()
-    if enabled:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        command = " ".join(_exec_quote(arg) for arg in tray_command())
-        temp = path.with_name(f".{path.name}.tmp")
-        temp.write_text(_DESKTOP_ENTRY.format(exec=command), encoding="utf-8")
-        os.replace(temp, path)
-        log.info("start at login: wrote %s", path)
-    elif path.exists():
-        path.unlink()
-        log.info("start at login: removed %s", path)
-    return path
+def runnable_backends() -> list[str]:
+    """The model backends this machine can run, for the Models tab: llama.cpp everywhere, MLX on Apple
+    Silicon only."""
+    return [b for b in catalog.BACKENDS if b != "mlx" or catalog.is_apple_silicon()]
 
 
 # -- validation ---------------------------------------------------------------------------------------------
@@ -280,7 +219,7 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self._general_tab(), "General")
         self.tabs.addTab(self._models_tab(), "Models")
         self.tabs.addTab(self._folders_tab(), "Folders")
-        self.engine_combo.currentTextChanged.connect(self._engine_changed)
+        self.engine_combo.currentIndexChanged.connect(lambda _index: self._engine_changed(self.engine_name()))
         self.error_label = QLabel("")
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(f"color: {ERROR_COLOR};")
@@ -309,33 +248,44 @@ class SettingsDialog(QDialog):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.engine_combo = QComboBox()
         names = list(ENGINES) + [name for name in engine_names() if name not in ENGINES]
-        self.engine_combo.addItems(names)
+        for name in names:
+            self.engine_combo.addItem(ENGINE_TITLES.get(name, name), name)
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("a catalogue id (see Models), a local path, or a server's model")
-        self.hotkey_edit = QLineEdit()
-        self.hotkey_edit.setPlaceholderText("<ctrl>+<alt>+t")
+        self.hotkey_edit = HotkeyEdit()
         self.template_edit = QLineEdit()
         self.template_edit.setPlaceholderText("{name}.{ext}")
         self.template_edit.setToolTip(SidecarOptions.model_fields["template"].description)
         self.copy_check = QCheckBox("Copy the text of a capture or a drop to the clipboard")
+        self.markdown_check = QCheckBox("Paste as Markdown (headings, lists, tables as pipes) in plain text")
+        self.markdown_check.setToolTip(DesktopOptions.model_fields["copy_markdown"].description)
         self.notify_check = QCheckBox("Show a notification when a capture or a drop is read")
         self.login_check = QCheckBox("Start textdrop when I log in")
+        self.icon_combo = QComboBox()
+        for value, label in (
+            ("auto", "After the desktop theme"),
+            ("light", "Light panel"),
+            ("dark", "Dark panel"),
+        ):
+            self.icon_combo.addItem(label, value)
         form.addRow("Engine:", self.engine_combo)
         form.addRow("Model:", self.model_edit)
         form.addRow("", _note("auto picks a downloaded model on a fast backend, else the embedded engine."))
         form.addRow("Capture hotkey:", self.hotkey_edit)
-        form.addRow("", _note("pynput syntax, e.g. <ctrl>+<alt>+t or <cmd>+<shift>+2"))
+        form.addRow("", _note("Click the field and press the keys (Backspace clears it)."))
         form.addRow("Sidecar name:", self.template_edit)
         form.addRow("", _note("{name} = scan.jpg, {stem} = scan, {ext} = md; e.g. {stem}.ocr.{ext}"))
         form.addRow("", self.copy_check)
+        form.addRow("", self.markdown_check)
         form.addRow("", self.notify_check)
         form.addRow("", self.login_check)
+        form.addRow("Tray icon for a:", self.icon_combo)
         return tab
 
     def _models_tab(self) -> QWidget:
         tab = QWidget()
         self.backend_combo = QComboBox()
-        for backend in catalog.BACKENDS:
+        for backend in runnable_backends():
             self.backend_combo.addItem(BACKEND_TITLES[backend], backend)
         self.backend_combo.setCurrentIndex(self.backend_combo.findData(catalog.default_backend()))
         self.backend_combo.currentIndexChanged.connect(lambda _index: self.refresh_catalog())
@@ -428,29 +378,74 @@ class SettingsDialog(QDialog):
     def set_settings(self, settings: Settings) -> None:
         """Show ``settings`` in every field (discarding unsaved edits)."""
         self._settings = settings
+        self._confirmed_engine: str | None = None
+        self.save_button.setText("Save")
         name, model = split_spec(settings.engine)
-        if self.engine_combo.findText(name) < 0:
-            self.engine_combo.addItem(name)
-        self.engine_combo.setCurrentText(name)
+        self.set_engine_name(name)
         self.model_edit.setText(model or "")
         self._engine_changed(name)
-        self.hotkey_edit.setText(settings.desktop.hotkey)
+        self.hotkey_edit.set_hotkey(settings.desktop.hotkey)
         self.template_edit.setText(settings.sidecar.template)
         self.copy_check.setChecked(settings.desktop.copy_results)
+        self.markdown_check.setChecked(settings.desktop.copy_markdown)
+        self.icon_combo.setCurrentIndex(self.icon_combo.findData(settings.desktop.tray_icon))
         self.notify_check.setChecked(settings.desktop.notify)
         self.login_check.setChecked(settings.desktop.start_at_login)
         self._folders = list(settings.folders)
         self._fill_folders()
         self.show_error("")
 
+    def reload(self) -> None:
+        """Show the settings as config.toml has them now (discarding unsaved edits); a file that cannot be
+        read leaves the fields as they were and says why."""
+        try:
+            settings = load_settings(self._path)
+        except ConfigError as exc:
+            self.set_settings(self._settings)
+            self.show_error(str(exc))
+            return
+        self.set_settings(settings)
+
+    def show_tab(self, title: str) -> None:
+        """Show the tab titled ``title`` (``General``, ``Models``, ``Folders``).
+
+        Raises:
+            ValueError: no tab has that title.
+        """
+        for index in range(self.tabs.count()):
+            if self.tabs.tabText(index) == title:
+                self.tabs.setCurrentIndex(index)
+                return
+        raise ValueError(f"no settings tab {title!r}")
+
+    def _offer_fix(self, engine: str) -> None:
+        """For a catalogue model that is not downloaded: show it on the Models tab, ready to download."""
+        name, model = split_spec(engine)
+        if model is None or name not in runnable_backends():
+            return
+        self.backend_combo.setCurrentIndex(self.backend_combo.findData(name))
+        if self.select_entry(model):
+            self.show_tab("Models")
+            self.download_status.setText(f"Download {model} here (Download), then Save.")
+
     def show_error(self, message: str) -> None:
         """Show ``message`` above the buttons (``""`` hides it)."""
         self.error_label.setText(message)
         self.error_label.setVisible(bool(message))
 
+    def engine_name(self) -> str:
+        """The engine chosen (its registered name, e.g. ``rapid``)."""
+        return str(self.engine_combo.currentData())
+
+    def set_engine_name(self, name: str) -> None:
+        """Choose engine ``name`` (added to the list when it is not registered here)."""
+        if self.engine_combo.findData(name) < 0:
+            self.engine_combo.addItem(ENGINE_TITLES.get(name, name), name)
+        self.engine_combo.setCurrentIndex(self.engine_combo.findData(name))
+
     def _engine_changed(self, name: str) -> None:
         self.model_edit.setEnabled(name in MODEL_ENGINES)
-        if name in catalog.BACKENDS:
+        if name in runnable_backends():
             self.backend_combo.setCurrentIndex(self.backend_combo.findData(name))
         self.refresh_catalog()
 
@@ -458,7 +453,7 @@ class SettingsDialog(QDialog):
 
     def engine_spec(self) -> str:
         """The engine spec the fields make: ``name`` or ``name:model``."""
-        name = self.engine_combo.currentText()
+        name = self.engine_name()
         model = self.model_edit.text().strip()
         return f"{name}:{model}" if model and name in MODEL_ENGINES else name
 
@@ -480,20 +475,33 @@ class SettingsDialog(QDialog):
         old = self._settings
         hotkey, hotkey_problem = check_hotkey(self.hotkey_edit.text().strip())
         if not hotkey:
-            hotkey_problem = "Give a capture hotkey, e.g. <ctrl>+<alt>+t."
+            hotkey_problem = "Give a capture hotkey: click the field and press the keys."
         template = self.template_edit.text().strip()
         problems = [problem for problem in (hotkey_problem, check_template(template)) if problem]
         if problems:
             self.show_error(" ".join(problems))
             return None
         engine = self.engine_spec()
+        if engine != old.engine and engine != self._confirmed_engine:
+            problem = engine_problem(engine)
+            if problem is not None:  # say so, offer the fix; a second Save saves it anyway
+                self._confirmed_engine = engine
+                self._offer_fix(engine)
+                self.show_error(
+                    f"{engine_title(engine)} cannot run yet: {problem} Save again to keep it anyway."
+                )
+                self.save_button.setText("Save anyway")
+                return None
         folders = self.folders()
         desktop = {
             "hotkey": hotkey,
             "copy_results": self.copy_check.isChecked(),
+            "copy_markdown": self.markdown_check.isChecked(),
             "notify": self.notify_check.isChecked(),
             "start_at_login": self.login_check.isChecked(),
+            "tray_icon": self.icon_combo.currentData(),
         }
+        shown = {**old.desktop.model_dump(), "hotkey": check_hotkey(old.desktop.hotkey)[0]}
 
         def change(document: tomlkit.TOMLDocument) -> None:
             if engine != old.engine:
@@ -501,7 +509,7 @@ class SettingsDialog(QDialog):
             if template != old.sidecar.template:
                 _set(document, "sidecar", "template", template)
             for key, value in desktop.items():
-                if value != getattr(old.desktop, key):
+                if value != shown[key]:
                     _set(document, "desktop", key, value)
             if folders != old.folders:
                 _update_folders(document, folders)
@@ -659,7 +667,7 @@ class SettingsDialog(QDialog):
         entry = self.selected_entry()
         if entry is None:
             return
-        self.engine_combo.setCurrentText(self.backend())
+        self.set_engine_name(self.backend())
         self.model_edit.setText(entry.id)
         self.tabs.setCurrentIndex(0)
 
