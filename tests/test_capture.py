@@ -352,6 +352,37 @@ def test_real_pointer_and_keyboard(
 
 
 @pytest.mark.gui
+def test_the_overlay_says_what_to_do_until_the_drag_starts(
+    qtbot: Any, desktop: tuple[Any, Any], tmp_path: Path
+) -> None:
+    from PySide6.QtTest import QTest
+
+    session = CaptureSession(hotkey="Ctrl+Alt+O")
+    try:
+        session.start()
+        overlay = _overlay_on(session, desktop[1])
+        assert overlay.hint() == (
+            "Drag over the text to read it  ·  Esc or right click cancels  ·  Capture hotkey: Ctrl+Alt+O"
+        )
+        before = overlay.grab().toImage()
+        assert before.save(str(screenshots_dir(tmp_path) / "capture_overlay_hint.png"))
+
+        def white_in_band(image: QImage) -> int:  # the hint's white text, in the band at the top
+            return sum(
+                _color(image, x, y).lightness() > 200
+                for x in range(0, image.width(), 2)
+                for y in range(24, 60, 2)
+            )
+
+        assert white_in_band(before) > 50
+        QTest.mousePress(overlay, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(100, 200))
+        QTest.mouseMove(overlay, QPoint(300, 400))
+        assert white_in_band(overlay.grab().toImage()) == 0  # gone while dragging
+    finally:
+        session.cancel()
+
+
+@pytest.mark.gui
 def test_rubber_band_screenshot(
     qtbot: Any, desktop: tuple[Any, Any], session: CaptureSession, tmp_path: Path
 ) -> None:

@@ -246,7 +246,7 @@ class TrayApp(QObject):
                 reply(f"{ExitCode.OTHER_ERROR} a capture is already running")
             return
         self._capture_reply = reply
-        self._capture = CaptureSession(self)
+        self._capture = CaptureSession(self, hotkey=self._hotkey_label() if self.hotkey.running else "")
         self._capture.captured.connect(self._captured)
         self._capture.cancelled.connect(self._capture_cancelled)
         self._capture.failed.connect(self._capture_failed)
@@ -584,15 +584,19 @@ class TrayApp(QObject):
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
             self.show_drop_window()
 
-    def _build_menu(self) -> None:
+    def _hotkey_label(self) -> str:
+        """The capture hotkey as menus write it (``Ctrl+Alt+O``)."""
         from textdrop.desktop.capture.hotkey import display_hotkey
 
+        try:
+            return display_hotkey(self.settings.desktop.hotkey)
+        except ValueError:
+            return self.settings.desktop.hotkey
+
+    def _build_menu(self) -> None:
         menu = self.menu
         menu.clear()
-        try:
-            shortcut = display_hotkey(self.settings.desktop.hotkey)
-        except ValueError:
-            shortcut = self.settings.desktop.hotkey
+        shortcut = self._hotkey_label()
         # after the menu has closed, or the frozen screens would show it
         self._action(
             menu, f"Capture region\t{shortcut}", lambda: QTimer.singleShot(MENU_CLOSE_MS, self.capture)
