@@ -3,6 +3,7 @@ start at login."""
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -301,6 +302,8 @@ def test_download_reports_progress_and_marks_the_model(dialog: SettingsDialog, q
 
     values: list[int] = []
     dialog.download_progress.valueChanged.connect(values.append)
+    statuses: list[str] = []
+    dialog.download_progress.valueChanged.connect(lambda _v: statuses.append(dialog.download_status.text()))
     timer, ticks = heartbeat()
     try:
         with qtbot.waitSignal(dialog.download_finished, timeout=10_000) as signal:
@@ -313,6 +316,9 @@ def test_download_reports_progress_and_marks_the_model(dialog: SettingsDialog, q
     assert fake_pull.threads and fake_pull.threads[0] != threading.main_thread().name
     assert dialog.download_progress.value() == 100
     assert 50 in values or any(0 < v < 100 for v in values)  # it moved in steps, not in one jump
+    assert any(re.search(r"of 10\.0 GB · [\d.]+ [kMG]B/s · about \d+ (s|min) left$", t) for t in statuses), (
+        statuses
+    )
     assert len(ticks) >= 20  # the GUI thread kept running during the 0.3 s download
     assert dialog.model_table.item(row, 5).text() == "yes"
     assert "Downloaded granite-docling-258m" in dialog.download_status.text()

@@ -551,3 +551,28 @@ def test_tray_writes_a_rotating_log_file(textdrop_home: Path) -> None:
         handler.close()
     assert tray_log_path().is_relative_to(textdrop_home)
     assert "hello from the tray" in tray_log_path().read_text(encoding="utf-8")
+
+
+def test_recent_results_are_searchable_in_the_drop_window(tray: object, qtbot: object) -> None:
+    from PySide6.QtTest import QTest
+
+    from textdrop.engine.result import OcrResult, PageResult
+
+    for markdown, text in (
+        ("# Invoice 42\n\nTotal 9.99", "Invoice 42\nTotal 9.99"),
+        ("Shopping list", "Shopping list"),
+    ):
+        tray._deliver(OcrResult([PageResult(1, 600, 200, markdown, text)], "rapid"), None, "capture")  # type: ignore[attr-defined]
+    tray.show_drop_window()  # type: ignore[attr-defined]
+    window = tray._drop_window  # type: ignore[attr-defined]
+    qtbot.waitExposed(window)  # type: ignore[attr-defined]
+    window.search_edit.setFocus()
+    QTest.keyClicks(window.search_edit, "total")
+    assert window.history_list.isVisible() and window.history_list.count() == 1
+    item = window.history_list.item(0)
+    assert item.text().endswith("capture · rapid\nInvoice 42")
+    rect = window.history_list.visualItemRect(item)
+    qtbot.mouseClick(window.history_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # type: ignore[attr-defined]
+    assert window.result_view.markdown() == "# Invoice 42\n\nTotal 9.99"
+    window.search_edit.clear()
+    assert not window.history_list.isVisible()

@@ -295,7 +295,10 @@ class TrayApp(QObject):
 
         if self._drop_window is None:
             self._drop_window = DropWindow(
-                self.bridge, template=self.settings.sidecar.template, on_result=self._dropped
+                self.bridge,
+                template=self.settings.sidecar.template,
+                on_result=self._dropped,
+                history=self.history,
             )
         self._drop_window.present()
 

@@ -50,6 +50,9 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -60,6 +63,7 @@ from PySide6.QtWidgets import (
 
 from textdrop import __version__
 from textdrop.desktop.bridge import JobBridge, png_bytes
+from textdrop.desktop.history import Entry, History
 from textdrop.desktop.result_view import ResultView
 from textdrop.engine.errors import TextdropError
 from textdrop.engine.jobs import Priority
@@ -280,6 +284,7 @@ class DropWindow(QWidget):
         on_result: called on the GUI thread as ``on_result(result, source_path, sidecar_path)`` for each
             result (``source_path`` is ``None`` for image data and links, ``sidecar_path`` when no sidecar
             was written); the tray copies and notifies there (:attr:`pending` tells whether more follow).
+        history: the tray's recent results, searched with the search field (``None``: no search field).
     """
 
     def __init__(
@@ -289,10 +294,12 @@ class DropWindow(QWidget):
         write_sidecars: bool = True,
         template: str | None = None,
         on_result: OnResult | None = None,
+        history: History | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
+        self.history = history
         self.write_sidecars = write_sidecars
         self.template = template or DEFAULT_TEMPLATE
         self.on_result = on_result
@@ -333,10 +340,20 @@ class DropWindow(QWidget):
         self.clear_button = QPushButton("Clear finished")
         self.clear_button.clicked.connect(self.clear_finished)
         self.clear_button.setEnabled(False)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search recent results…")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.textChanged.connect(self.search)
+        self.search_edit.setVisible(self.history is not None)
+        self.history_list = QListWidget()
+        self.history_list.itemClicked.connect(self._show_entry)
+        self.history_list.itemActivated.connect(self._show_entry)
+        self.history_list.hide()
         toolbar = QHBoxLayout()
         toolbar.addWidget(self.open_button)
         toolbar.addWidget(self.paste_button)
         toolbar.addStretch(1)
+        toolbar.addWidget(self.search_edit, 2)
         toolbar.addWidget(self.clear_button)
 
         self.message_label = QLabel("")
@@ -369,6 +386,7 @@ class DropWindow(QWidget):
         area.setContentsMargins(4, 4, 4, 4)
         area.addWidget(self.hint_label, 1)
         area.addWidget(self.scroll, 1)
+        area.addWidget(self.history_list, 1)
         self._highlight(False)
 
         self.result_view = ResultView(self)
@@ -387,6 +405,37 @@ class DropWindow(QWidget):
         layout.addWidget(self.splitter, 1)
 
     # -- public --------------------------------------------------------------------------------------
+
+    def search(self, query: str) -> list[Entry]:
+        """List the recent results matching ``query`` (every word; text, name or engine) in place of the
+        rows; an empty query shows the rows again. Returns the entries listed."""
+        if self.history is None or not query.strip():
+            self.history_list.hide()
+            self._update_empty()
+            return []
+        self.history_list.show()
+        entries = self.history.search(query)
+        self.history_list.clear()
+        for entry in entries:
+            first = next((line for line in entry.text.splitlines() if line.strip()), "")
+            item = QListWidgetItem(
+                f"{entry.local_time('%Y-%m-%d %H:%M')}  {entry.what} · {entry.engine}\n{first}"
+            )
+            item.setData(Qt.ItemDataRole.UserRole, entry)
+            self.history_list.addItem(item)
+        if not entries:
+            self.history_list.addItem(QListWidgetItem(f"No recent result contains “{query.strip()}”."))
+        self.hint_label.hide()
+        self.scroll.hide()
+        return entries
+
+    def _show_entry(self, item: QListWidgetItem) -> None:
+        entry = item.data(Qt.ItemDataRole.UserRole)
+        if entry is None:
+            return
+        self._shown = None
+        self.result_view.set_result(entry.result(), Path(entry.sidecar) if entry.sidecar else None)
+        self._show_result_view()
 
     @property
     def pending(self) -> int:
@@ -621,6 +670,8 @@ class DropWindow(QWidget):
             self.splitter.setSizes([height * 2 // 5, height - height * 2 // 5])
 
     def _update_empty(self) -> None:
+        if self.history_list.isVisibleTo(self):  # a search is shown; the rows come back when it is cleared
+            return
         empty = not self.rows
         self.hint_label.setVisible(empty)
         self.scroll.setVisible(not empty)

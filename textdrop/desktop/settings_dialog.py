@@ -67,6 +67,8 @@ MODEL_COLUMNS = ("Model", "Parameters", "Size", "Licence", "Commercial use", "Do
 ERROR_COLOR = "#b3261e"
 ICON_CHOICES = {"auto": "After the desktop theme", "light": "Light panel", "dark": "Dark panel"}
 """The ``[desktop] tray_icon`` values and how the dialog names them."""
+SPEED_AFTER = 0.2
+"""Seconds of download before a speed is shown (the first chunks say little)."""
 PROGRESS_INTERVAL = 0.1
 """Seconds between progress reports from a download (huggingface_hub reports every chunk)."""
 
@@ -721,6 +723,7 @@ class SettingsDialog(QDialog):
         backend, relay = self.backend(), self._relay
         abort = self._abort = threading.Event()
         self._downloading = entry.id
+        self._download_start: tuple[float, int] | None = None  # monotonic time and bytes at the first report
         last = [0.0, -1]  # time and percent of the last report
 
         def progress(done: int, total: int) -> None:
@@ -769,9 +772,17 @@ class SettingsDialog(QDialog):
         if model_id != self._downloading:
             return
         self.download_progress.setValue(int(done * 100 // total) if total else 0)
-        self.download_status.setText(
-            f"Downloading {model_id}: {download.format_bytes(done)} of {download.format_bytes(total)}"
-        )
+        now = time.monotonic()
+        if self._download_start is None:  # the first report: bytes already in the cache count as done
+            self._download_start = (now, done)
+        started, first = self._download_start
+        text = f"Downloading {model_id}: {download.format_bytes(done)} of {download.format_bytes(total)}"
+        if now - started >= SPEED_AFTER and done > first:
+            speed = (done - first) / (now - started)  # bytes per second since the first report
+            text += f" · {download.format_bytes(int(speed))}/s"
+            if total > done:
+                text += f" · about {_duration((total - done) / speed)} left"
+        self.download_status.setText(text)
 
     def _download_finished(self, model_id: str) -> None:
         self._downloading = None
@@ -793,6 +804,14 @@ class SettingsDialog(QDialog):
         self.download_progress.setValue(0)
         self._download_finished(model_id)
         self.download_status.setText(f"Download of {model_id} cancelled; files already complete are kept.")
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` for a person: ``40 s``, ``3 min``, ``1 h 20 min``."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def _note(text: str, *, wrap: bool = False) -> QLabel:
