@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint bench package clean
+.PHONY: run test lint bench package clean screenshots
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ package: $(PKG_VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/textdrop bench $(or $(DIR),../shared/eval/dev) --compare-raw
+
+# The tray app's screens (menu, overlay, drop window, Settings tabs, notification), light and dark, at
+# 1366×768 on a virtual X display (needs xvfb, trayer, x11-utils): docs/screenshots/*.png
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python docs/screenshots.py --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) $(PKG_VENV) build dist *.egg-info .pytest_cache .ruff_cache test-output
