@@ -21,7 +21,6 @@ from PySide6.QtGui import QAction, QIcon, QImage
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from textdrop.desktop.bridge import JobBridge, png_bytes
-from textdrop.desktop.clipboard.content import ClipboardContent, markdown_content
 from textdrop.desktop.history import MENU as HISTORY_MENU
 from textdrop.desktop.history import Entry, History
 from textdrop.desktop.icons import APP_ICON_SIZES, icon_path
@@ -31,6 +30,7 @@ from textdrop.engine.jobs import JobQueue, Priority
 from textdrop.settings import Settings, data_dir, ledger_path, load_settings, log_dir, watch_lock_path
 
 if TYPE_CHECKING:
+    from textdrop.desktop.clipboard.content import ClipboardContent
     from textdrop.engine.backends.base import RecognizeOptions
     from textdrop.engine.result import OcrResult
     from textdrop.watcher.service import FileEvent, WatchService
@@ -497,6 +497,8 @@ class TrayApp(QObject):
             return
         result_text = event.markdown.strip()
         if folder.clipboard and result_text:
+            from textdrop.desktop.clipboard.content import markdown_content
+
             self._copy(markdown_content(result_text, markdown_as_text=self.settings.desktop.copy_markdown))
         if folder.notify:
             self.notifier.show(f"Read {event.path.name}", _first_line(result_text) or "(no text)")
