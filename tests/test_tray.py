@@ -460,6 +460,17 @@ def test_clipboard_offers_plain_text_markdown_and_html(tray: object, qtbot: obje
     assert xclip_text(qtbot) == markdown.strip()
 
 
+def test_the_last_copied_text_outlives_the_tray(tray: object, qtbot: object) -> None:
+    from textdrop.engine.result import OcrResult, PageResult
+
+    result = OcrResult([PageResult(1, 600, 200, "# Kept", "Kept after quitting")], "rapid")
+    tray._deliver(result, None, "capture")  # type: ignore[attr-defined]
+    assert "text/html" in xclip_text(qtbot, "TARGETS")  # served by this process, through Qt
+    tray.shutdown()  # type: ignore[attr-defined]
+    assert xclip_text(qtbot) == "Kept after quitting"  # now served by xclip
+    assert "text/html" not in xclip_text(qtbot, "TARGETS")
+
+
 def test_an_empty_capture_is_not_listed(tray: object) -> None:
     from textdrop.engine.result import OcrResult, PageResult
 

@@ -200,6 +200,7 @@ class TrayApp(QObject):
         if self._closed:
             return
         self._closed = True
+        self._hand_over_clipboard()
         self.hotkey.stop()
         self._stop_watcher()
         if self._drop_window is not None:  # a sidecar being written finishes; a stalled download does not
@@ -211,6 +212,24 @@ class TrayApp(QObject):
             self._watch_lock.release()
         self.server.close()
         self.tray.hide()
+
+    def _hand_over_clipboard(self) -> None:
+        """Qt serves our clipboard item from this process (X11, Wayland): before it exits, hand the plain
+        text to a tool that keeps serving it (xclip, wl-copy …), so a result copied last is not lost."""
+        from PySide6.QtGui import QClipboard
+
+        from textdrop.desktop.clipboard import copy_text
+
+        clipboard = QApplication.clipboard()
+        if clipboard is None or not clipboard.ownsClipboard():
+            return
+        text = clipboard.text(QClipboard.Mode.Clipboard)
+        if not text:
+            return
+        try:
+            log.info("handed the clipboard over to %s", copy_text(text, persistent=True))
+        except TextdropError as exc:
+            log.warning("the clipboard empties as textdrop exits: %s", exc)
 
     def quit(self) -> None:
         self.shutdown()
