@@ -587,3 +587,45 @@ def test_recent_results_are_searchable_in_the_drop_window(tray: object, qtbot: o
     assert window.result_view.markdown() == "# Invoice 42\n\nTotal 9.99"
     window.search_edit.clear()
     assert not window.history_list.isVisible()
+
+
+def test_a_failed_capture_says_why_and_what_to_do(tray: object) -> None:
+    from textdrop.desktop.app import tray_log_path
+
+    tray._pending[99] = "capture"  # type: ignore[attr-defined]
+    tray._failed(99, "The image is 0 pixels wide.")  # type: ignore[attr-defined]
+    title, message = tray.shown[-1]  # type: ignore[attr-defined]
+    assert title == "textdrop: the capture could not be read"
+    assert message.startswith("The image is 0 pixels wide. Try again;")
+    assert "choose another engine" in message and str(tray_log_path()) in message
+
+
+def test_the_engine_state_is_live_in_the_open_menu(tray: object, qtbot: object) -> None:
+    from PySide6.QtCore import QPoint
+
+    qtbot.waitUntil(lambda: tray.queue.loaded.done(), timeout=30_000)  # type: ignore[attr-defined]
+    tray.menu.popup(QPoint(900, 40))  # type: ignore[attr-defined]
+    qtbot.waitExposed(tray.menu)  # type: ignore[attr-defined]
+    action = tray._engine_action  # type: ignore[attr-defined]
+    assert action.text() == "Engine: Automatic (ready)"
+    tray.busy_changed.emit(True)  # type: ignore[attr-defined]
+    assert action.text() == "Engine: Automatic (working…)"
+    assert tray.tray.toolTip() == "textdrop: Built-in (CPU), working…"  # type: ignore[attr-defined]  # what auto chose
+    tray.busy_changed.emit(False)  # type: ignore[attr-defined]
+    assert action.text() == "Engine: Automatic (ready)"
+    tray.menu.close()  # type: ignore[attr-defined]
+
+
+def test_the_tray_icon_follows_the_chosen_panel_colour(tray: object) -> None:
+    from PySide6.QtGui import QIcon
+
+    from textdrop.desktop.icons import icon_path
+
+    def pixels(icon: QIcon) -> object:
+        return icon.pixmap(22, 22).toImage()
+
+    for panel in ("dark", "light"):
+        settings = tray.settings.model_copy(deep=True)  # type: ignore[attr-defined]
+        settings.desktop.tray_icon = panel
+        tray.apply_settings(settings)  # type: ignore[attr-defined]
+        assert pixels(tray.tray.icon()) == pixels(QIcon(str(icon_path(f"tray-{panel}.png"))))  # type: ignore[attr-defined]
