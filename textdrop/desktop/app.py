@@ -124,14 +124,8 @@ class TrayApp(QObject):
         self.app = app
         self.settings = settings
         self._watch_enabled = watch
-        self.queue = JobQueue(
-            settings.engine,
-            options=settings.recognize,
-            limits=settings.sources,
-            backends=settings.backends(),
-            name="textdrop-tray-jobs",
-        )
-        self.bridge = JobBridge(self.queue, self)
+        self.queue: JobQueue = None  # type: ignore[assignment]  # created by start(), after the icon shows
+        self.bridge: JobBridge = None  # type: ignore[assignment]
         self.server = InstanceServer(self)
         self.tray = QSystemTrayIcon(tray_icon(theme=settings.desktop.tray_icon), self)
         self.menu = QMenu()
@@ -161,10 +155,35 @@ class TrayApp(QObject):
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def start(self) -> bool:
-        """Listen on the instance socket, show the tray icon, start the queue (loading the engine in the
-        worker), the watcher and the hotkey. False when another tray app already runs."""
+        """Listen on the instance socket, show the tray icon, create and start the queue (loading the
+        engine in the worker), then the watcher and the hotkey. False when another tray app already runs.
+
+        The icon is shown and its dock request sent before the queue is created: choosing ``auto``'s
+        engine imports a VLM runtime to look for a GPU (about 0.3 s), which the icon need not wait for.
+
+        Raises:
+            EngineUnavailableError: the configured engine is unknown or cannot run here.
+        """
         if not self.server.listen():
             return False
+        self.tray.setToolTip("textdrop: starting…")
+        self.tray.setContextMenu(self.menu)
+        self._build_menu()
+        self.tray.show()
+        self.app.processEvents()  # the dock request reaches the system tray now
+        try:
+            self.queue = JobQueue(
+                self.settings.engine,
+                options=self.settings.recognize,
+                limits=self.settings.sources,
+                backends=self.settings.backends(),
+                name="textdrop-tray-jobs",
+            )
+        except TextdropError:
+            self.tray.hide()
+            self.server.close()
+            raise
+        self.bridge = JobBridge(self.queue, self)
         self.server.request.connect(self.handle_request)
         self.server.waited.connect(lambda _command, reply: self.capture(reply))
         self.bridge.finished.connect(self._finished)
@@ -175,11 +194,8 @@ class TrayApp(QObject):
         self.engine_state.connect(self._show_engine_state)
         self.hotkey.activated.connect(self.capture)
         self.tray.setToolTip(f"textdrop: loading {self.queue.engine}…")
-        self.tray.setContextMenu(self.menu)
         self.menu.aboutToShow.connect(self._build_menu)
         self.tray.activated.connect(self._activated)
-        self._build_menu()
-        self.tray.show()
         self.queue.start()
         self.queue.loaded.add_done_callback(self._engine_loaded)
         QTimer.singleShot(0, self._start_background)  # the icon first, then the slower parts
@@ -205,7 +221,8 @@ class TrayApp(QObject):
         self._stop_watcher()
         if self._drop_window is not None:  # a sidecar being written finishes; a stalled download does not
             self._drop_window.wait_for_tasks(SHUTDOWN_TASKS_MS)
-        self.queue.stop(grace=self.settings.watch.grace_seconds)
+        if self.queue is not None:
+            self.queue.stop(grace=self.settings.watch.grace_seconds)
         if self._ledger is not None:
             self._ledger.close()
         if self._watch_lock.is_locked:
