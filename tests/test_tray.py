@@ -629,3 +629,12 @@ def test_the_tray_icon_follows_the_chosen_panel_colour(tray: object) -> None:
         settings.desktop.tray_icon = panel
         tray.apply_settings(settings)  # type: ignore[attr-defined]
         assert pixels(tray.tray.icon()) == pixels(QIcon(str(icon_path(f"tray-{panel}.png"))))  # type: ignore[attr-defined]
+
+
+def test_a_failed_engine_is_notified_once(tray: object) -> None:
+    tray.engine_state.emit("failed: the model file is damaged.")  # type: ignore[attr-defined]
+    tray.busy_changed.emit(True)  # type: ignore[attr-defined]  # later jobs (another engine) come and go
+    tray.busy_changed.emit(False)  # type: ignore[attr-defined]
+    errors = [title for title, _ in tray.shown if title == "textdrop: the engine did not load"]  # type: ignore[attr-defined]
+    assert len(errors) == 1
+    assert tray._engine_label() == "Engine: Automatic (failed)"  # type: ignore[attr-defined]

@@ -203,7 +203,8 @@ class TrayApp(QObject):
 
     def _busy(self, busy: bool) -> None:
         self.tray.setIcon(tray_icon(busy, self.settings.desktop.tray_icon))
-        self._show_engine_state("working…" if busy else self._engine_loaded_state)
+        self._engine_state = "working…" if busy else self._engine_loaded_state
+        self._update_engine_display()
 
     def _start_background(self) -> None:
         self._apply_hotkey()
@@ -560,17 +561,10 @@ class TrayApp(QObject):
         self.engine_state.emit("ready" if error is None else f"failed: {error}")
 
     def _show_engine_state(self, state: str) -> None:
-        """Show the engine's state in the tooltip and, live, in the open menu's Engine entry."""
-        from textdrop.desktop.engines import engine_title
-
-        if state != "working…":
-            self._engine_loaded_state = state
-        self._engine_state = state
-        title = engine_title(self.bridge.engine or self.queue.engine)
-        self.tray.setToolTip(f"textdrop: {title}, {state}")
-        if self._engine_action is not None:
-            with contextlib.suppress(RuntimeError):  # the menu was rebuilt meanwhile
-                self._engine_action.setText(self._engine_label())
+        """The default engine loaded (``"ready"``) or failed (``"failed: …"``): show it, and say so in a
+        notification when it failed."""
+        self._engine_state = self._engine_loaded_state = state
+        self._update_engine_display()
         if state.startswith("failed"):
             self.notifier.show(
                 "textdrop: the engine did not load",
@@ -578,6 +572,16 @@ class TrayApp(QObject):
                 f"Settings; the log ({tray_log_path()}) has the details.",
                 error=True,
             )
+
+    def _update_engine_display(self) -> None:
+        """Show the engine's state in the tooltip and, live, in the open menu's Engine entry."""
+        from textdrop.desktop.engines import engine_title
+
+        title = engine_title(self.bridge.engine or self.queue.engine)
+        self.tray.setToolTip(f"textdrop: {title}, {self._engine_state}")
+        if self._engine_action is not None:
+            with contextlib.suppress(RuntimeError):  # the menu was rebuilt meanwhile
+                self._engine_action.setText(self._engine_label())
 
     def _engine_label(self) -> str:
         from textdrop.desktop.engines import engine_title
