@@ -414,6 +414,7 @@ def test_an_engine_whose_runtime_is_missing_gives_the_install_hint(
     assert dialog.save() is None
     assert "llama.cpp is not installed here." in dialog.error_label.text()
     assert cls.install_hint and cls.install_hint in dialog.error_label.text()
+    assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "General"  # no download to offer
     assert load_settings().engine == "auto"
 
 

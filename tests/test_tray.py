@@ -467,6 +467,9 @@ def test_the_last_copied_text_outlives_the_tray(tray: object, qtbot: object) -> 
     tray._deliver(result, None, "capture")  # type: ignore[attr-defined]
     assert "text/html" in xclip_text(qtbot, "TARGETS")  # served by this process, through Qt
     tray.shutdown()  # type: ignore[attr-defined]
+    from PySide6.QtWidgets import QApplication
+
+    assert not QApplication.clipboard().ownsClipboard()  # xclip has taken it over before shutdown returned
     assert xclip_text(qtbot) == "Kept after quitting"  # now served by xclip
     assert "text/html" not in xclip_text(qtbot, "TARGETS")
 

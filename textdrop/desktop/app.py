@@ -12,6 +12,7 @@ import contextlib
 import logging
 import logging.handlers
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,9 @@ HISTORY_FILE = "history.jsonl"
 
 SHUTDOWN_TASKS_MS = 5000
 """Milliseconds Quit waits for the drop window's background tasks (sidecar writes, downloads)."""
+
+HANDOVER_WAIT_S = 1.0
+"""Seconds Quit waits for the clipboard tool to take over the selection (it takes milliseconds)."""
 
 MENU_CLOSE_MS = 150
 """Milliseconds between choosing Capture region in the menu and freezing the screens (the menu fades)."""
@@ -245,9 +249,17 @@ class TrayApp(QObject):
         if not text:
             return
         try:
-            log.info("handed the clipboard over to %s", copy_text(text, persistent=True))
+            handler = copy_text(text, persistent=True)
         except TextdropError as exc:
             log.warning("the clipboard empties as textdrop exits: %s", exc)
+            return
+        # The tool's background copy takes the selection a moment after the tool returns; wait for it, so
+        # that nothing copied after we exit is overtaken by it.
+        deadline = time.monotonic() + HANDOVER_WAIT_S
+        while clipboard.ownsClipboard() and time.monotonic() < deadline:
+            self.app.processEvents()
+            time.sleep(0.005)
+        log.info("handed the clipboard over to %s", handler)
 
     def quit(self) -> None:
         self.shutdown()
@@ -586,9 +598,9 @@ class TrayApp(QObject):
     def _engine_label(self) -> str:
         from textdrop.desktop.engines import engine_title
 
-        state = (
-            "failed" if self._engine_state.startswith("failed") else self._engine_state
-        )  # details: tooltip
+        state = self._engine_state
+        if state.startswith("failed"):  # the reason is in the notification and the log
+            state = "failed"
         return f"Engine: {engine_title(self.settings.engine)} ({state})"
 
     def set_engine(self, spec: str) -> None:

@@ -49,7 +49,7 @@ from textdrop.desktop.engines import ENGINE_TITLES, engine_problem, engine_title
 from textdrop.desktop.hotkey_edit import HotkeyEdit
 from textdrop.desktop.options import DesktopOptions
 from textdrop.engine import catalog, download
-from textdrop.engine.backends.base import engine_names, split_spec
+from textdrop.engine.backends.base import engine_class, engine_names, split_spec
 from textdrop.engine.catalog import ModelEntry
 from textdrop.engine.errors import ConfigError, TextdropError
 from textdrop.engine.sidecar import SidecarOptions
@@ -264,11 +264,7 @@ class SettingsDialog(QDialog):
         self.notify_check = QCheckBox("Show a notification when a capture or a drop is read")
         self.login_check = QCheckBox("Start textdrop when I log in")
         self.icon_combo = QComboBox()
-        for value, label in (
-            ("auto", "After the desktop theme"),
-            ("light", "Light panel"),
-            ("dark", "Dark panel"),
-        ):
+        for value, label in ICON_CHOICES.items():
             self.icon_combo.addItem(label, value)
         form.addRow("Engine:", self.engine_combo)
         form.addRow("Model:", self.model_edit)
@@ -423,8 +419,8 @@ class SettingsDialog(QDialog):
     def _offer_fix(self, engine: str) -> None:
         """For a catalogue model that is not downloaded: show it on the Models tab, ready to download."""
         name, model = split_spec(engine)
-        if model is None or name not in runnable_backends():
-            return
+        if model is None or name not in runnable_backends() or not engine_class(name).is_available():
+            return  # a missing runtime: the message carries its install hint
         self.backend_combo.setCurrentIndex(self.backend_combo.findData(name))
         if self.select_entry(model):
             self.show_tab("Models")
