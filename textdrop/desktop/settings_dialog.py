@@ -49,7 +49,7 @@ from textdrop.desktop.engines import ENGINE_TITLES, engine_problem, engine_title
 from textdrop.desktop.hotkey_edit import HotkeyEdit
 from textdrop.desktop.options import DesktopOptions
 from textdrop.engine import catalog, download
-from textdrop.engine.backends.base import engine_class, engine_names, split_spec
+from textdrop.engine.backends.base import RecognizeOptions, engine_class, engine_names, split_spec
 from textdrop.engine.catalog import ModelEntry
 from textdrop.engine.errors import ConfigError, TextdropError
 from textdrop.engine.sidecar import SidecarOptions
@@ -71,6 +71,11 @@ SPEED_AFTER = 0.2
 """Seconds of download before a speed is shown (the first chunks say little)."""
 PROGRESS_INTERVAL = 0.1
 """Seconds between progress reports from a download (huggingface_hub reports every chunk)."""
+
+
+HAS_LANGUAGES = "languages" in RecognizeOptions.model_fields
+"""Whether this textdrop reads pages in chosen languages (``[recognize] languages``); the General tab
+offers the choice only then."""
 
 
 def runnable_backends() -> list[str]:
@@ -268,6 +273,13 @@ class SettingsDialog(QDialog):
             self.icon_combo.addItem(label, value)
         form.addRow("Engine:", self.engine_combo)
         form.addRow("Model:", self.model_edit)
+        self.languages_edit = QLineEdit()
+        self.languages_edit.setPlaceholderText("e.g. ru, en (empty: the built-in languages)")
+        if HAS_LANGUAGES:
+            self.languages_edit.setToolTip(RecognizeOptions.model_fields["languages"].description)
+            form.addRow("Languages:", self.languages_edit)
+        else:
+            self.languages_edit.hide()
         form.addRow("", _note("auto picks a downloaded model on a fast backend, else the embedded engine."))
         form.addRow("Capture hotkey:", self.hotkey_edit)
         form.addRow("", _note("Click the field and press the keys (Backspace clears it)."))
@@ -384,6 +396,7 @@ class SettingsDialog(QDialog):
         self._engine_changed(name)
         self.hotkey_edit.set_hotkey(settings.desktop.hotkey)
         self.template_edit.setText(settings.sidecar.template)
+        self.languages_edit.setText(", ".join(getattr(settings.recognize, "languages", ())))
         self.copy_check.setChecked(settings.desktop.copy_results)
         self.markdown_check.setChecked(settings.desktop.copy_markdown)
         self.icon_combo.setCurrentIndex(self.icon_combo.findData(settings.desktop.tray_icon))
@@ -491,6 +504,7 @@ class SettingsDialog(QDialog):
                 self.save_button.setText("Save anyway")
                 return None
         folders = self.folders()
+        languages = tuple(code.strip() for code in self.languages_edit.text().replace(",", " ").split())
         desktop = {
             "hotkey": hotkey,
             "copy_results": self.copy_check.isChecked(),
@@ -504,6 +518,8 @@ class SettingsDialog(QDialog):
         def change(document: tomlkit.TOMLDocument) -> None:
             if engine != old.engine:
                 _set(document, None, "engine", engine)
+            if HAS_LANGUAGES and languages != tuple(old.recognize.languages):  # type: ignore[attr-defined]
+                _set(document, "recognize", "languages", list(languages))
             if template != old.sidecar.template:
                 _set(document, "sidecar", "template", template)
             for key, value in desktop.items():
