@@ -641,3 +641,71 @@ def test_a_failed_engine_is_notified_once(tray: object) -> None:
     errors = [title for title, _ in tray.shown if title == "textdrop: the engine did not load"]  # type: ignore[attr-defined]
     assert len(errors) == 1
     assert tray._engine_label() == "Engine: Automatic (failed)"  # type: ignore[attr-defined]
+
+
+def test_each_menu_entry_does_what_it_says(
+    fake_engine: object, tray: object, qtbot: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every entry of the tray menu, triggered as a click on it would (the fake engine reads)."""
+    from PIL import Image
+
+    def trigger(label: str, menu: object = None) -> None:
+        menu = menu or tray.menu  # type: ignore[attr-defined]
+        tray._build_menu()  # type: ignore[attr-defined]  # what aboutToShow does
+        next(a for a in menu.actions() if a.text().split("\t")[0] == label).trigger()  # type: ignore[attr-defined]
+
+    qtbot.waitUntil(lambda: tray.queue.loaded.done(), timeout=30_000)  # type: ignore[attr-defined]
+    image = tmp_path / "shot.png"
+    Image.new("RGB", (320, 90), "white").save(image)
+    subprocess.run(["xclip", "-selection", "clipboard", "-t", "image/png", "-i", str(image)], check=True)
+    trigger("OCR image on clipboard")
+    qtbot.waitUntil(lambda: bool(tray.history.entries), timeout=10_000)  # type: ignore[attr-defined]
+    assert tray.history.entries[0].what == "clipboard image"  # type: ignore[attr-defined]
+    assert xclip_text(qtbot) == "fake page 320x90"
+
+    trigger("Open drop window")
+    qtbot.waitUntil(lambda: tray._drop_window is not None and tray._drop_window.isVisible())  # type: ignore[attr-defined]
+
+    tray._build_menu()  # type: ignore[attr-defined]
+    recent = next(a.menu() for a in tray.menu.actions() if a.text() == "Recent results")  # type: ignore[attr-defined]
+    recent.actions()[0].trigger()
+    (view,) = tray._views  # type: ignore[attr-defined]
+    assert view.isVisible() and view.markdown() == "fake page 320x90"
+    view.close()
+
+    trigger("Settings…")
+    dialog = tray._settings_dialog  # type: ignore[attr-defined]
+    assert dialog.isVisible() and dialog.tabs.tabText(dialog.tabs.currentIndex()) == "General"
+    dialog.reject()
+
+    quits: list[bool] = []
+    monkeypatch.setattr(tray.app, "quit", lambda: quits.append(True))  # type: ignore[attr-defined]
+    trigger("Quit")
+    assert quits == [True] and not tray.tray.isVisible()  # type: ignore[attr-defined]
+
+
+def test_folder_entries_pause_and_capture_region_starts_a_capture(
+    configured_tray: object, qtbot: object
+) -> None:
+    tray = configured_tray
+    scans, shots = tray.folders  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: tray.watcher is not None, timeout=10_000)  # type: ignore[attr-defined]
+
+    def folders_menu() -> object:
+        tray._build_menu()  # type: ignore[attr-defined]
+        return next(a.menu() for a in tray.menu.actions() if a.text() == "Watched folders")  # type: ignore[attr-defined]
+
+    next(a for a in folders_menu().actions() if a.text() == f"{scans}  (watching)").trigger()
+    assert scans in tray.paused  # type: ignore[attr-defined]
+    assert [f.path for f in tray.watcher.folders] == [shots]  # type: ignore[attr-defined]
+    labels = menu_labels(folders_menu())
+    assert f"{scans}  (paused)" in labels and f"{shots}  (watching)" in labels
+    next(a for a in folders_menu().actions() if a.text() == f"{scans}  (paused)").trigger()
+    assert tray.paused == set()  # type: ignore[attr-defined]
+
+    tray._build_menu()  # type: ignore[attr-defined]
+    next(a for a in tray.menu.actions() if a.text().startswith("Capture region")).trigger()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: tray._capture is not None and bool(tray._capture.overlays), timeout=5_000)  # type: ignore[attr-defined]
+    assert tray._capture.overlays[0].hint().endswith("Capture hotkey: Ctrl+Alt+Shift+K")  # type: ignore[attr-defined]
+    subprocess.run(["xdotool", "key", "Escape"], check=True)
+    qtbot.waitUntil(lambda: tray._capture is None, timeout=5_000)  # type: ignore[attr-defined]
