@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from tests.helpers.display import screenshots_dir
 from textdrop.desktop.bridge import png_bytes
 from textdrop.desktop.capture import hotkey as hotkey_module
 from textdrop.desktop.capture import overlay as overlay_module
-from textdrop.desktop.capture import portal, screens
+from textdrop.desktop.capture import portal, screens, winhotkey, xgrab
 from textdrop.desktop.capture.hotkey import HotkeyListener, display_hotkey, parse_hotkey
 from textdrop.desktop.capture.overlay import CaptureSession, Overlay, region_to_device
 from textdrop.desktop.capture.screens import Shot, split_desktop
@@ -871,3 +872,123 @@ def test_display_hotkey(hotkey: str, platform: str, shown: str) -> None:
     assert display_hotkey(hotkey, platform) == shown
     with pytest.raises(ValueError):
         display_hotkey("<ctrl>+", platform)
+
+
+# --- the hotkey on Windows, through a stand-in for user32 and kernel32 ------------------------------------
+
+
+class FakeWin32:
+    """user32 and kernel32 as :mod:`textdrop.desktop.capture.winhotkey` calls them: a message queue per
+    process (one hotkey thread), ``RegisterHotKey`` that can be refused, and a record of every call."""
+
+    def __init__(self, refuse_with: int = 0) -> None:
+        import queue
+
+        self.messages: queue.Queue[tuple[int, int]] = queue.Queue()
+        self.calls: list[tuple[object, ...]] = []
+        self.refuse_with = refuse_with
+        self.thread_ids: list[int] = []
+
+    # kernel32
+    def GetCurrentThreadId(self) -> int:
+        self.thread_ids.append(threading.get_ident())
+        return 4242
+
+    def GetLastError(self) -> int:
+        return self.refuse_with
+
+    # user32
+    def RegisterHotKey(self, hwnd: object, ident: int, flags: int, vk: int) -> int:
+        self.calls.append(("register", ident, flags, vk, threading.get_ident()))
+        return 0 if self.refuse_with else 1
+
+    def UnregisterHotKey(self, hwnd: object, ident: int) -> int:
+        self.calls.append(("unregister", ident, threading.get_ident()))
+        return 1
+
+    def GetMessageW(self, ref: Any, hwnd: object, low: int, high: int) -> int:
+        message, wparam = self.messages.get(timeout=10)
+        ref._obj.message, ref._obj.wParam = message, wparam
+        return 0 if message == winhotkey.WM_QUIT else 1
+
+    def PostThreadMessageW(self, thread_id: int, message: int, wparam: int, lparam: int) -> int:
+        self.calls.append(("post", thread_id, message))
+        self.messages.put((message, wparam))
+        return 1
+
+    def VkKeyScanW(self, char: int) -> int:
+        return {ord("+"): 0x1BB, ord("-"): 0xBD}.get(char, -1)  # a US layout: Shift+= is +
+
+
+def test_windows_hotkey_registers_in_its_thread_fires_and_unregisters() -> None:
+    fake = FakeWin32()
+    fired: list[int] = []
+    hotkey = winhotkey.WinHotKey(
+        ["ctrl", "alt"], "o", lambda: fired.append(threading.get_ident()), dlls=(fake, fake)
+    )
+    hotkey.start()
+    (register,) = [call for call in fake.calls if call[0] == "register"]
+    flags = winhotkey.MOD_CONTROL | winhotkey.MOD_ALT | winhotkey.MOD_NOREPEAT
+    assert register[1:4] == (winhotkey.HOTKEY_ID, flags, 0x4F)  # VK_O
+    assert register[4] != threading.get_ident()  # registered by the thread that runs the message loop
+    fake.messages.put((winhotkey.WM_HOTKEY, winhotkey.HOTKEY_ID))
+    fake.messages.put((winhotkey.WM_HOTKEY, 1))  # another hotkey of the process: not ours
+    fake.messages.put((0x0113, winhotkey.HOTKEY_ID))  # WM_TIMER: not a hotkey
+    deadline = time.monotonic() + 5
+    while fake.messages.qsize() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hotkey.is_alive()
+    hotkey.stop()
+    assert fired == [register[4]]  # once, from the hotkey thread
+    assert ("post", 4242, winhotkey.WM_QUIT) in fake.calls
+    assert fake.calls[-1] == ("unregister", winhotkey.HOTKEY_ID, register[4])
+    assert not hotkey.is_alive()
+
+
+def test_windows_hotkey_held_by_another_program_is_refused() -> None:
+    fake = FakeWin32(refuse_with=winhotkey.ERROR_HOTKEY_ALREADY_REGISTERED)
+    hotkey = winhotkey.WinHotKey(["ctrl", "alt"], "o", lambda: None, dlls=(fake, fake))
+    with pytest.raises(xgrab.GrabError, match="Another program already uses this hotkey"):
+        hotkey.start()
+    assert not hotkey.is_alive() and not any(call[0] == "unregister" for call in fake.calls)
+
+
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [
+        ("o", 0x4F),
+        ("2", 0x32),
+        ("f9", 0x78),
+        ("f24", 0x87),
+        ("print_screen", 0x2C),
+        ("esc", 0x1B),
+        ("+", 0xBB),
+    ],
+)
+def test_windows_virtual_keys(key: str, code: int) -> None:
+    assert winhotkey.virtual_key(key, FakeWin32()) == code
+
+
+def test_windows_virtual_key_missing_from_the_layout() -> None:
+    with pytest.raises(xgrab.GrabError, match="not on this keyboard layout"):
+        winhotkey.virtual_key("é", FakeWin32())
+
+
+def test_the_listener_uses_register_hotkey_on_windows(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctypes
+
+    hotkey_module._pynput_keyboard()  # imported here, with this platform's backend, before the switch
+    fake = FakeWin32()
+    monkeypatch.setattr(ctypes, "windll", types.SimpleNamespace(user32=fake, kernel32=fake), raising=False)
+    monkeypatch.setattr(hotkey_module, "is_wayland", lambda: False)
+    monkeypatch.setattr(hotkey_module.sys, "platform", "win32")
+    listener = HotkeyListener()
+    assert listener.start("Ctrl+Shift+F9"), listener.error
+    monkeypatch.undo()  # the rest runs on this platform again; the stand-in DLLs stay with the hotkey
+    assert listener.running and listener.hotkey == "<ctrl>+<shift>+<f9>"
+    with qtbot.waitSignal(listener.activated, timeout=5000):
+        fake.messages.put((winhotkey.WM_HOTKEY, winhotkey.HOTKEY_ID))
+    monkeypatch.setattr(ctypes, "windll", types.SimpleNamespace(user32=fake, kernel32=fake), raising=False)
+    listener.stop()
+    assert not listener.running
+    assert [call[0] for call in fake.calls] == ["register", "post", "unregister"]

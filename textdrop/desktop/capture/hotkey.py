@@ -1,8 +1,8 @@
-"""The global capture hotkey, heard as a Qt signal: a key grab on X11, pynput elsewhere.
+"""The global capture hotkey, heard as a Qt signal: a key grab on X11 and Windows, pynput on macOS.
 
-On X11 the key is grabbed (:mod:`.xgrab`, ``XGrabKey``), so the focused application does not receive it.
-On Windows and macOS pynput listens in its own thread (the focused application sees the key too; see
-``docs/adr/012-tray-usability.md``).
+On X11 the key is grabbed (:mod:`.xgrab`, ``XGrabKey``) and on Windows registered (:mod:`.winhotkey`,
+``RegisterHotKey``), so the focused application does not receive it. On macOS pynput listens in its own
+thread (the focused application sees the key too; see ``docs/adr/012-tray-usability.md``).
 
 Hotkeys use pynput's syntax: keys joined by ``+``, special keys in angle brackets, e.g. ``<ctrl>+<alt>+t``
 or ``<cmd>+<shift>+2`` (:func:`parse_hotkey` checks it; :func:`display_hotkey` writes it for menus).
@@ -304,11 +304,18 @@ class HotkeyListener(QObject):
         return _x_display()
 
     def _start_grab(self, canonical: str) -> bool:
-        """X11: grab the key (the focused application does not receive it)."""
+        """X11 (a key grab) or Windows (``RegisterHotKey``): the focused application does not receive the
+        key."""
         from textdrop.desktop.capture.xgrab import GrabError, XKeyGrab
 
         names = [part.strip("<>") if len(part) > 1 else part for part in _split(canonical)]
-        grab = XKeyGrab([n for n in names if n in MODIFIERS], names[-1], self._on_hotkey)
+        modifiers, key = [n for n in names if n in MODIFIERS], names[-1]
+        if sys.platform == "win32":
+            from textdrop.desktop.capture.winhotkey import WinHotKey
+
+            grab: Any = WinHotKey(modifiers, key, self._on_hotkey)
+        else:
+            grab = XKeyGrab(modifiers, key, self._on_hotkey)
         try:
             grab.start()
         except GrabError as exc:
@@ -335,7 +342,7 @@ class HotkeyListener(QObject):
         ok, message = self.available()
         if not ok:
             return self._failed(message)
-        if _uses_x11():
+        if _uses_x11() or sys.platform == "win32":
             return self._start_grab(canonical)
         keyboard = _pynput_keyboard()
         if keyboard is None:
