@@ -12,7 +12,7 @@ UV_VERSION  := 0.13.9
 SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --inexact --quiet
 TEST_EXTRAS := --extra dev --extra llama --extra mlx --extra desktop
 
-.PHONY: run test lint lock bench package clean
+.PHONY: run test lint lock bench package clean screenshots
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ package: $(PKG_VENV)/.installed
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/textdrop bench $(or $(DIR),../shared/eval/dev) --compare-raw
+
+# The tray app's screens (menu, overlay, drop window, Settings tabs, notification), light and dark, at
+# 1366×768 on a virtual X display (needs xvfb, trayer, x11-utils): docs/screenshots/*.png
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python docs/screenshots.py --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) $(PKG_VENV) build dist *.egg-info .pytest_cache .ruff_cache test-output

@@ -9,13 +9,13 @@ pixels) it came from. HiDPI runs in a child process, because Qt reads its scale 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from tests.helpers.display import screenshots_dir
 from textdrop.desktop.bridge import png_bytes
 from textdrop.desktop.capture import hotkey as hotkey_module
 from textdrop.desktop.capture import overlay as overlay_module
-from textdrop.desktop.capture import portal, screens
+from textdrop.desktop.capture import portal, screens, winhotkey, xgrab
 from textdrop.desktop.capture.hotkey import HotkeyListener, display_hotkey, parse_hotkey
 from textdrop.desktop.capture.overlay import CaptureSession, Overlay, region_to_device
 from textdrop.desktop.capture.screens import Shot, split_desktop
@@ -353,6 +353,37 @@ def test_real_pointer_and_keyboard(
 
 
 @pytest.mark.gui
+def test_the_overlay_says_what_to_do_until_the_drag_starts(
+    qtbot: Any, desktop: tuple[Any, Any], tmp_path: Path
+) -> None:
+    from PySide6.QtTest import QTest
+
+    session = CaptureSession(hotkey="Ctrl+Alt+O")
+    try:
+        session.start()
+        overlay = _overlay_on(session, desktop[1])
+        assert overlay.hint() == (
+            "Drag over the text to read it  ·  Esc or right click cancels  ·  Capture hotkey: Ctrl+Alt+O"
+        )
+        before = overlay.grab().toImage()
+        assert before.save(str(screenshots_dir(tmp_path) / "capture_overlay_hint.png"))
+
+        def white_in_band(image: QImage) -> int:  # the hint's white text, in the band at the top
+            return sum(
+                _color(image, x, y).lightness() > 200
+                for x in range(0, image.width(), 2)
+                for y in range(24, 60, 2)
+            )
+
+        assert white_in_band(before) > 50
+        QTest.mousePress(overlay, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(100, 200))
+        QTest.mouseMove(overlay, QPoint(300, 400))
+        assert white_in_band(overlay.grab().toImage()) == 0  # gone while dragging
+    finally:
+        session.cancel()
+
+
+@pytest.mark.gui
 def test_rubber_band_screenshot(
     qtbot: Any, desktop: tuple[Any, Any], session: CaptureSession, tmp_path: Path
 ) -> None:
@@ -665,13 +696,13 @@ def test_hotkey_fires_on_the_gui_thread(qtbot: Any, x_display: Any) -> None:
     try:
         with qtbot.waitSignal(listener.activated, timeout=5000):
             subprocess.run(["xdotool", "key", "ctrl+alt+t"], env=x_display.env(), check=True)
-        assert threads == [threading.main_thread()]  # queued from pynput's thread to the GUI thread
+        assert threads == [threading.main_thread()]  # queued from the grab's thread to the GUI thread
         with qtbot.assertNotEmitted(listener.activated, wait=500):
             subprocess.run(["xdotool", "key", "ctrl+alt+y"], env=x_display.env(), check=True)
     finally:
         listener.stop()
     assert not listener.running and listener.hotkey is None
-    assert set(threading.enumerate()) - before == set()  # pynput's thread has ended, no key press needed
+    assert set(threading.enumerate()) - before == set()  # the grab's thread has ended
     with qtbot.assertNotEmitted(listener.activated, wait=500):
         subprocess.run(["xdotool", "key", "ctrl+alt+t"], env=x_display.env(), check=True)
 
@@ -703,30 +734,87 @@ def test_hotkey_unavailable_on_macos_without_accessibility(monkeypatch: pytest.M
     assert HotkeyListener.available() == (True, "")
 
 
+class KeyRecorder:
+    """A focused Qt window that records the keys it receives (what the focused application would see),
+    modifiers left out."""
+
+    def __init__(self, qtbot: Any) -> None:
+        from PySide6.QtWidgets import QLineEdit
+
+        modifiers = {
+            Qt.Key.Key_Control,
+            Qt.Key.Key_Alt,
+            Qt.Key.Key_Shift,
+            Qt.Key.Key_Meta,
+            Qt.Key.Key_NumLock,
+        }
+        self.keys: list[Qt.Key] = []
+        self.widget = QLineEdit()
+        self.widget.keyPressEvent = lambda event: (  # type: ignore[method-assign]
+            None if event.key() in modifiers else self.keys.append(Qt.Key(event.key()))
+        )
+        self.widget.setWindowTitle("focused application")
+        self.widget.show()
+        qtbot.waitExposed(self.widget)
+        self.widget.activateWindow()
+        self.widget.setFocus()
+        qtbot.waitUntil(self.widget.hasFocus, timeout=5000)
+
+
 @pytest.mark.gui
-def test_hotkey_unavailable_without_xrecord(x_display: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    number = next(n for n in range(300, 400) if not Path(f"/tmp/.X11-unix/X{n}").exists())
-    xvfb = subprocess.Popen(
-        ["Xvfb", f":{number}", "-extension", "RECORD", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def test_the_focused_window_does_not_receive_the_hotkey(qtbot: Any, x_display: Any) -> None:
+    def key(*keys: str) -> None:
+        subprocess.run(["xdotool", "key", *keys], env=x_display.env(), check=True)
+
+    recorder = KeyRecorder(qtbot)
+    listener = HotkeyListener()
+    assert listener.start("Ctrl+Alt+O"), listener.error  # the notation menus show
     try:
-        env = {**os.environ, "DISPLAY": f":{number}"}
-        deadline = time.monotonic() + 10
-        while subprocess.run(["xdpyinfo"], env=env, capture_output=True).returncode != 0:
-            assert time.monotonic() < deadline and xvfb.poll() is None, "Xvfb without RECORD did not start"
-            time.sleep(0.1)
-        monkeypatch.setenv("DISPLAY", f":{number}")
-        monkeypatch.setattr(hotkey_module, "is_wayland", lambda: False)
-        ok, message = HotkeyListener.available()
-        assert not ok and "RECORD extension" in message and "`textdrop capture`" in message
-        monkeypatch.delenv("DISPLAY")
-        ok, message = HotkeyListener.available()
-        assert not ok and "DISPLAY is not set" in message
+        key("ctrl+alt+p")
+        qtbot.waitUntil(lambda: len(recorder.keys) == 1, timeout=5000)  # the window has the keyboard focus
+        with qtbot.waitSignal(listener.activated, timeout=5000):
+            key("ctrl+alt+o")
+        key("ctrl+alt+p")  # keys arrive in order: once this one is there, the O would have been
+        qtbot.waitUntil(lambda: len(recorder.keys) >= 2, timeout=5000)
+        with qtbot.waitSignal(listener.activated, timeout=5000):  # NumLock on: still grabbed
+            key("Num_Lock", "ctrl+alt+o", "Num_Lock")
+        key("ctrl+alt+p")
+        qtbot.waitUntil(lambda: len(recorder.keys) >= 3, timeout=5000)
     finally:
-        xvfb.terminate()
-        xvfb.wait(5)
+        listener.stop()
+    assert recorder.keys == [Qt.Key.Key_P] * 3
+    recorder.widget.close()
+
+
+@pytest.mark.gui
+def test_a_hotkey_held_by_another_program_is_refused(qapp: Any, x_display: Any) -> None:
+    from Xlib import XK, X
+    from Xlib import display as xdisplay
+
+    other = xdisplay.Display(x_display.name)
+    keycode = other.keysym_to_keycode(XK.string_to_keysym("k"))
+    for n in range(other.screen_count()):
+        for lock in (0, X.LockMask, X.Mod2Mask, X.LockMask | X.Mod2Mask):
+            other.screen(n).root.grab_key(
+                keycode, X.ControlMask | X.Mod1Mask | lock, True, X.GrabModeAsync, X.GrabModeAsync
+            )
+    other.sync()
+    try:
+        listener = HotkeyListener()
+        assert not listener.start("<ctrl>+<alt>+k")
+        assert "Another program already uses this hotkey" in listener.error and not listener.running
+        assert listener.start("<ctrl>+<alt>+j"), listener.error  # a free combination still works
+        listener.stop()
+    finally:
+        other.close()
+
+
+def test_hotkey_unavailable_without_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hotkey_module, "is_wayland", lambda: False)
+    monkeypatch.setattr(hotkey_module.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    ok, message = HotkeyListener.available()
+    assert not ok and "DISPLAY is not set" in message
 
 
 @pytest.mark.parametrize(
@@ -738,6 +826,11 @@ def test_hotkey_unavailable_without_xrecord(x_display: Any, monkeypatch: pytest.
         ("<f9>", "<f9>"),
         ("<cmd>+<print_screen>", "<cmd>+<print_screen>"),
         ("<ctrl>++", "<ctrl>++"),
+        ("Ctrl+Alt+T", "<ctrl>+<alt>+t"),  # as the menu shows it
+        ("Shift+Super+F9", "<shift>+<cmd>+<f9>"),
+        ("⌃⌥T", "<ctrl>+<alt>+t"),
+        ("⇧⌘2", "<shift>+<cmd>+2"),
+        ("Ctrl+Page Up", "<ctrl>+<page_up>"),
     ],
 )
 def test_parse_hotkey_accepts(hotkey: str, canonical: str) -> None:
@@ -750,7 +843,7 @@ def test_parse_hotkey_accepts(hotkey: str, canonical: str) -> None:
         ("", "No hotkey given"),
         ("<ctrl>+<alt>+", "ends with '+'"),
         ("<ctrl>+<bogus>+t", "'<bogus>' is not a key pynput knows"),
-        ("ctrl+alt+t", "'ctrl' is not a key"),
+        ("Ctrl+Hyper+t", "'Hyper' is not a key"),
         ("<ctrl>+<ctrl>+t", "appears twice"),
         ("<ctrl>+<alt>", "needs a key besides the modifiers"),
         ("t", "would fire while you type"),
@@ -779,3 +872,123 @@ def test_display_hotkey(hotkey: str, platform: str, shown: str) -> None:
     assert display_hotkey(hotkey, platform) == shown
     with pytest.raises(ValueError):
         display_hotkey("<ctrl>+", platform)
+
+
+# --- the hotkey on Windows, through a stand-in for user32 and kernel32 ------------------------------------
+
+
+class FakeWin32:
+    """user32 and kernel32 as :mod:`textdrop.desktop.capture.winhotkey` calls them: a message queue per
+    process (one hotkey thread), ``RegisterHotKey`` that can be refused, and a record of every call."""
+
+    def __init__(self, refuse_with: int = 0) -> None:
+        import queue
+
+        self.messages: queue.Queue[tuple[int, int]] = queue.Queue()
+        self.calls: list[tuple[object, ...]] = []
+        self.refuse_with = refuse_with
+        self.thread_ids: list[int] = []
+
+    # kernel32
+    def GetCurrentThreadId(self) -> int:
+        self.thread_ids.append(threading.get_ident())
+        return 4242
+
+    def GetLastError(self) -> int:
+        return self.refuse_with
+
+    # user32
+    def RegisterHotKey(self, hwnd: object, ident: int, flags: int, vk: int) -> int:
+        self.calls.append(("register", ident, flags, vk, threading.get_ident()))
+        return 0 if self.refuse_with else 1
+
+    def UnregisterHotKey(self, hwnd: object, ident: int) -> int:
+        self.calls.append(("unregister", ident, threading.get_ident()))
+        return 1
+
+    def GetMessageW(self, ref: Any, hwnd: object, low: int, high: int) -> int:
+        message, wparam = self.messages.get(timeout=10)
+        ref._obj.message, ref._obj.wParam = message, wparam
+        return 0 if message == winhotkey.WM_QUIT else 1
+
+    def PostThreadMessageW(self, thread_id: int, message: int, wparam: int, lparam: int) -> int:
+        self.calls.append(("post", thread_id, message))
+        self.messages.put((message, wparam))
+        return 1
+
+    def VkKeyScanW(self, char: int) -> int:
+        return {ord("+"): 0x1BB, ord("-"): 0xBD}.get(char, -1)  # a US layout: Shift+= is +
+
+
+def test_windows_hotkey_registers_in_its_thread_fires_and_unregisters() -> None:
+    fake = FakeWin32()
+    fired: list[int] = []
+    hotkey = winhotkey.WinHotKey(
+        ["ctrl", "alt"], "o", lambda: fired.append(threading.get_ident()), dlls=(fake, fake)
+    )
+    hotkey.start()
+    (register,) = [call for call in fake.calls if call[0] == "register"]
+    flags = winhotkey.MOD_CONTROL | winhotkey.MOD_ALT | winhotkey.MOD_NOREPEAT
+    assert register[1:4] == (winhotkey.HOTKEY_ID, flags, 0x4F)  # VK_O
+    assert register[4] != threading.get_ident()  # registered by the thread that runs the message loop
+    fake.messages.put((winhotkey.WM_HOTKEY, winhotkey.HOTKEY_ID))
+    fake.messages.put((winhotkey.WM_HOTKEY, 1))  # another hotkey of the process: not ours
+    fake.messages.put((0x0113, winhotkey.HOTKEY_ID))  # WM_TIMER: not a hotkey
+    deadline = time.monotonic() + 5
+    while fake.messages.qsize() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hotkey.is_alive()
+    hotkey.stop()
+    assert fired == [register[4]]  # once, from the hotkey thread
+    assert ("post", 4242, winhotkey.WM_QUIT) in fake.calls
+    assert fake.calls[-1] == ("unregister", winhotkey.HOTKEY_ID, register[4])
+    assert not hotkey.is_alive()
+
+
+def test_windows_hotkey_held_by_another_program_is_refused() -> None:
+    fake = FakeWin32(refuse_with=winhotkey.ERROR_HOTKEY_ALREADY_REGISTERED)
+    hotkey = winhotkey.WinHotKey(["ctrl", "alt"], "o", lambda: None, dlls=(fake, fake))
+    with pytest.raises(xgrab.GrabError, match="Another program already uses this hotkey"):
+        hotkey.start()
+    assert not hotkey.is_alive() and not any(call[0] == "unregister" for call in fake.calls)
+
+
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [
+        ("o", 0x4F),
+        ("2", 0x32),
+        ("f9", 0x78),
+        ("f24", 0x87),
+        ("print_screen", 0x2C),
+        ("esc", 0x1B),
+        ("+", 0xBB),
+    ],
+)
+def test_windows_virtual_keys(key: str, code: int) -> None:
+    assert winhotkey.virtual_key(key, FakeWin32()) == code
+
+
+def test_windows_virtual_key_missing_from_the_layout() -> None:
+    with pytest.raises(xgrab.GrabError, match="not on this keyboard layout"):
+        winhotkey.virtual_key("é", FakeWin32())
+
+
+def test_the_listener_uses_register_hotkey_on_windows(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctypes
+
+    hotkey_module._pynput_keyboard()  # imported here, with this platform's backend, before the switch
+    fake = FakeWin32()
+    monkeypatch.setattr(ctypes, "windll", types.SimpleNamespace(user32=fake, kernel32=fake), raising=False)
+    monkeypatch.setattr(hotkey_module, "is_wayland", lambda: False)
+    monkeypatch.setattr(hotkey_module.sys, "platform", "win32")
+    listener = HotkeyListener()
+    assert listener.start("Ctrl+Shift+F9"), listener.error
+    monkeypatch.undo()  # the rest runs on this platform again; the stand-in DLLs stay with the hotkey
+    assert listener.running and listener.hotkey == "<ctrl>+<shift>+<f9>"
+    with qtbot.waitSignal(listener.activated, timeout=5000):
+        fake.messages.put((winhotkey.WM_HOTKEY, winhotkey.HOTKEY_ID))
+    monkeypatch.setattr(ctypes, "windll", types.SimpleNamespace(user32=fake, kernel32=fake), raising=False)
+    listener.stop()
+    assert not listener.running
+    assert [call[0] for call in fake.calls] == ["register", "post", "unregister"]

@@ -76,7 +76,9 @@ def make_window(qtbot, engines: None) -> Iterator[Callable[..., tuple[DropWindow
         queue = JobQueue(engine).start()
         queues.append(queue)
         results: list[tuple[OcrResult, Path | None]] = []
-        window = DropWindow(JobBridge(queue), on_result=lambda r, p: results.append((r, p)), **kwargs)
+        window = DropWindow(
+            JobBridge(queue), on_result=lambda r, p, _sidecar: results.append((r, p)), **kwargs
+        )
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)
@@ -398,6 +400,36 @@ def test_cancel_stops_a_running_job(make_window, qtbot, tmp_path: Path) -> None:
     assert results == []
 
 
+def test_a_queued_row_looks_queued(make_window, qtbot, tmp_path: Path) -> None:
+    SlowEngine.gate = gate = threading.Event()
+    SlowEngine.delay = 0.0
+    window, _results = make_window("slow")
+    first, second = tiff(tmp_path / "one.tif", 1), tiff(tmp_path / "two.tif", 1)
+    reading, queued = window.submit_files([first, second])
+    qtbot.waitUntil(lambda: reading.state == "reading")
+    assert queued.state == "queued" and queued.status == "Queued"
+    assert reading.progress.maximum() == 0  # a busy bar: something is happening
+    assert (queued.progress.minimum(), queued.progress.maximum(), queued.progress.value()) == (0, 1, 0)
+    assert "placeholder-text" in queued.status_label.styleSheet()  # grey, unlike the row being read
+    assert "placeholder-text" not in reading.status_label.styleSheet()
+    gate.set()
+    qtbot.waitUntil(lambda: queued.finished, timeout=10_000)
+
+
+def test_the_window_fits_a_small_screen(make_window, qtbot) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    from textdrop.desktop.drop_window import FRAME_ALLOWANCE
+
+    window, _results = make_window()
+    small = min(QGuiApplication.screens(), key=lambda screen: screen.availableGeometry().height())
+    area = small.availableGeometry()  # 1024×768 on the test display; a 1366×768 laptop has the same height
+    window.fit_screen(small)
+    assert window.width() + FRAME_ALLOWANCE[0] <= area.width()
+    assert window.height() + FRAME_ALLOWANCE[1] <= area.height()
+    assert window.height() >= window.minimumSizeHint().height()
+
+
 def test_streamed_text_shows_before_the_result(make_window, qtbot, tmp_path: Path) -> None:
     window, _ = make_window("streaming")
     image = tmp_path / "page.png"
@@ -490,6 +522,24 @@ def test_result_view_streams_then_shows_the_result(qtbot, tmp_path: Path, monkey
     view.set_streaming_text(1, "new document")  # a new stream replaces the old result
     assert view.result is None
     qtbot.waitUntil(lambda: view.text_view.toPlainText() == "new document")
+
+
+def test_result_view_says_when_the_desktop_cannot_open_the_sidecar(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = ResultView()
+    qtbot.addWidget(view)
+    sidecar = tmp_path / "scan.png.md"
+    sidecar.write_text("text", encoding="utf-8")
+    view.set_result(sample_result(), sidecar)
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: False)  # no opener on this desktop
+    assert not view.open_sidecar()
+    assert (
+        view.status_label.text() == f"No application opens .md files here; open {sidecar} in a text editor."
+    )
+    qtbot.mouseClick(view.reveal_button, Qt.MouseButton.LeftButton)
+    assert view.status_label.text() == f"No file manager answered; the sidecar is in {tmp_path}."
+    assert "color" in view.status_label.styleSheet()
 
 
 def test_result_view_copies_through_qt_by_default(qtbot) -> None:

@@ -3,6 +3,7 @@ start at login."""
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -15,13 +16,9 @@ from PySide6.QtWidgets import QDialog, QFileDialog
 
 from tests.conftest import write_config
 from tests.helpers.display import screenshots_dir
-from textdrop.desktop import settings_dialog
-from textdrop.desktop.settings_dialog import (
-    DownloadCancelled,
-    SettingsDialog,
-    autostart_path,
-    set_start_at_login,
-)
+from textdrop.desktop import autostart, settings_dialog
+from textdrop.desktop.autostart import autostart_path, set_start_at_login
+from textdrop.desktop.settings_dialog import DownloadCancelled, SettingsDialog
 from textdrop.engine import download
 from textdrop.settings import config_path, load_settings
 
@@ -95,14 +92,20 @@ def no_real_hotkey_parser(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_save_writes_the_changes_and_keeps_comments(
-    configured: Path, folders: tuple[Path, Path], dialog: SettingsDialog, qtbot, no_real_hotkey_parser
+    configured: Path,
+    folders: tuple[Path, Path],
+    dialog: SettingsDialog,
+    qtbot,
+    no_real_hotkey_parser,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(settings_dialog, "engine_problem", lambda spec: None)  # as if downloaded
     scans, shots = folders
-    assert dialog.engine_combo.currentText() == "auto" and not dialog.model_edit.isEnabled()
+    assert dialog.engine_name() == "auto" and not dialog.model_edit.isEnabled()
     assert dialog.folder_table.rowCount() == 2
     assert dialog.notify_check.isChecked()
 
-    dialog.engine_combo.setCurrentText("llama")
+    dialog.set_engine_name("llama")
     assert dialog.model_edit.isEnabled() and dialog.backend() == "llama"
     dialog.model_edit.setText("granite-docling-258m")
     dialog.hotkey_edit.setText("<ctrl>+<shift>+o")
@@ -118,7 +121,7 @@ def test_save_writes_the_changes_and_keeps_comments(
     with qtbot.waitSignal(dialog.saved) as signal:
         qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert dialog.result() == QDialog.DialogCode.Accepted
-    assert no_real_hotkey_parser == ["<ctrl>+<shift>+o"]
+    assert no_real_hotkey_parser[0] == "<ctrl>+<shift>+o"  # then the saved one, to compare
 
     settings = load_settings()
     assert signal.args[0] == settings
@@ -227,11 +230,11 @@ def test_broken_config_is_reported_and_left_alone(textdrop_home: Path, qtbot, xd
 
 
 def test_cancel_discards_the_edits(configured: Path, dialog: SettingsDialog) -> None:
-    dialog.engine_combo.setCurrentText("rapid")
+    dialog.set_engine_name("rapid")
     dialog.hotkey_edit.setText("<ctrl>+q")
     dialog.reject()
-    assert dialog.engine_combo.currentText() == "auto"
-    assert dialog.hotkey_edit.text() == "<ctrl>+<alt>+t"
+    assert dialog.engine_name() == "auto"
+    assert dialog.hotkey_edit.text() == "Ctrl+Alt+O"  # the default, as the menu shows it
     assert load_settings().engine == "auto"
 
 
@@ -299,6 +302,8 @@ def test_download_reports_progress_and_marks_the_model(dialog: SettingsDialog, q
 
     values: list[int] = []
     dialog.download_progress.valueChanged.connect(values.append)
+    statuses: list[str] = []
+    dialog.download_progress.valueChanged.connect(lambda _v: statuses.append(dialog.download_status.text()))
     timer, ticks = heartbeat()
     try:
         with qtbot.waitSignal(dialog.download_finished, timeout=10_000) as signal:
@@ -311,6 +316,9 @@ def test_download_reports_progress_and_marks_the_model(dialog: SettingsDialog, q
     assert fake_pull.threads and fake_pull.threads[0] != threading.main_thread().name
     assert dialog.download_progress.value() == 100
     assert 50 in values or any(0 < v < 100 for v in values)  # it moved in steps, not in one jump
+    assert any(re.search(r"of 10\.0 GB · [\d.]+ [kMG]B/s · about \d+ (s|min) left$", t) for t in statuses), (
+        statuses
+    )
     assert len(ticks) >= 20  # the GUI thread kept running during the 0.3 s download
     assert dialog.model_table.item(row, 5).text() == "yes"
     assert "Downloaded granite-docling-258m" in dialog.download_status.text()
@@ -323,7 +331,7 @@ def test_download_reports_progress_and_marks_the_model(dialog: SettingsDialog, q
 def test_cancel_stops_a_download(dialog: SettingsDialog, qtbot, fake_pull) -> None:
     fake_pull.pause = 0.0
     fake_pull.held = True  # each step waits until the test releases it
-    dialog.backend_combo.setCurrentIndex(dialog.backend_combo.findData("mlx"))
+    dialog.backend_combo.setCurrentIndex(dialog.backend_combo.findData("llama"))
     assert dialog.select_entry("qwen3-vl-2b")
     assert dialog.start_download()
     assert not dialog.start_download()  # one at a time
@@ -372,6 +380,86 @@ def test_progress_callback_raises_once_cancelled(dialog: SettingsDialog, qtbot, 
     assert len(raised) == 1 and "cancelled" in dialog.download_status.text()
 
 
+def test_an_engine_that_cannot_run_is_not_saved_silently(
+    configured: Path, dialog: SettingsDialog, qtbot, fake_pull
+) -> None:
+    before = configured.read_text(encoding="utf-8")
+    dialog.set_engine_name("llama")
+    dialog.model_edit.setText(
+        "granite-docling-258m"
+    )  # llama.cpp is installed here; the model is not downloaded
+    with qtbot.assertNotEmitted(dialog.saved):
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert configured.read_text(encoding="utf-8") == before
+    message = dialog.error_label.text()
+    assert "llama.cpp · IBM Granite-Docling 258M cannot run yet" in message
+    assert "download it on the Models tab" in message and "Save again" in message
+    assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Models"  # the download, offered
+    assert dialog.selected_entry() is not None and dialog.selected_entry().id == "granite-docling-258m"
+    assert dialog.download_button.isEnabled() and dialog.save_button.text() == "Save anyway"
+    with qtbot.waitSignal(dialog.saved):  # said once: a second Save keeps the choice
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert load_settings().engine == "llama:granite-docling-258m"
+
+
+def test_an_engine_whose_runtime_is_missing_gives_the_install_hint(
+    configured: Path, dialog: SettingsDialog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textdrop.engine.backends.base import engine_class
+
+    cls = engine_class("llama")
+    monkeypatch.setattr(cls, "is_available", classmethod(lambda c: False))
+    dialog.set_engine_name("llama")
+    dialog.model_edit.setText("granite-docling-258m")
+    assert dialog.save() is None
+    assert "llama.cpp is not installed here." in dialog.error_label.text()
+    assert cls.install_hint and cls.install_hint in dialog.error_label.text()
+    assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "General"  # no download to offer
+    assert load_settings().engine == "auto"
+
+
+def test_the_hotkey_field_records_the_keys_pressed(configured: Path, dialog: SettingsDialog, qtbot) -> None:
+    from PySide6.QtTest import QTest
+
+    dialog.hotkey_edit.setFocus()
+    QTest.keyClick(
+        dialog.hotkey_edit,
+        Qt.Key.Key_K,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert dialog.hotkey_edit.text() == "Ctrl+Shift+K"  # the menu's notation
+    QTest.keyClick(dialog.hotkey_edit, Qt.Key.Key_Backspace)
+    assert dialog.hotkey_edit.text() == ""
+    QTest.keyClick(dialog.hotkey_edit, Qt.Key.Key_F9, Qt.KeyboardModifier.AltModifier)
+    assert dialog.hotkey_edit.text() == "Alt+F9"
+    assert dialog.save() is not None
+    assert load_settings().desktop.hotkey == "<alt>+<f9>"
+
+
+def test_the_hotkey_field_accepts_the_menu_notation_typed(configured: Path, dialog: SettingsDialog) -> None:
+    dialog.hotkey_edit.setText("Ctrl+Alt+T")  # what the tray menu shows
+    assert dialog.save() is not None
+    assert load_settings().desktop.hotkey == "<ctrl>+<alt>+t"
+    assert "hotkey" in configured.read_text(encoding="utf-8")
+
+
+def test_clipboard_and_icon_options_are_saved(configured: Path, dialog: SettingsDialog) -> None:
+    assert not dialog.markdown_check.isChecked() and dialog.icon_combo.currentData() == "auto"
+    dialog.markdown_check.setChecked(True)
+    dialog.icon_combo.setCurrentIndex(dialog.icon_combo.findData("dark"))
+    assert dialog.save() is not None
+    desktop = load_settings().desktop
+    assert desktop.copy_markdown is True and desktop.tray_icon == "dark"
+    text = configured.read_text(encoding="utf-8")
+    assert "copy_markdown = true" in text and 'tray_icon = "dark"' in text and "hotkey" not in text
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="MLX is offered on Apple Silicon")
+def test_the_models_tab_offers_only_backends_that_run_here(dialog: SettingsDialog) -> None:
+    backends = [dialog.backend_combo.itemData(i) for i in range(dialog.backend_combo.count())]
+    assert backends == ["llama"]
+
+
 # -- start at login ---------------------------------------------------------------------------------------
 
 
@@ -398,17 +486,50 @@ def test_start_at_login_writes_and_removes_the_autostart_entry(xdg: Path, qtbot)
 
 
 def test_exec_quoting_follows_the_desktop_entry_spec() -> None:
-    quote = settings_dialog._exec_quote
+    quote = autostart._exec_quote
     assert quote("/usr/bin/textdrop") == "/usr/bin/textdrop"
     assert quote("/home/a b/venv/bin/python") == '"/home/a b/venv/bin/python"'
     assert quote('/x/"$y`\\') == '"/x/\\"\\$y\\`\\\\"'
     assert quote("100%") == "100%%"
 
 
-def test_start_at_login_elsewhere_only_saves_the_option(monkeypatch, xdg: Path) -> None:
+def test_start_at_login_on_macos_writes_a_launch_agent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, xdg: Path
+) -> None:
+    import plistlib
+
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert set_start_at_login(True) is None
+    monkeypatch.setattr(Path, "home", lambda: tmp_path)
+    path = tmp_path / "Library" / "LaunchAgents" / "io.github.textdrop.tray.plist"
+    assert set_start_at_login(True) == path
+    agent = plistlib.loads(path.read_bytes())
+    assert agent["Label"] == "io.github.textdrop.tray" and agent["RunAtLoad"] is True
+    assert agent["ProgramArguments"] == autostart.tray_command()
+    assert set_start_at_login(False) == path and not path.exists()
     assert not (xdg / "autostart").exists()
+
+
+def test_start_at_login_on_windows_writes_to_the_startup_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setenv("APPDATA", str(tmp_path / "Roaming"))
+    monkeypatch.setattr(
+        autostart, "tray_command", lambda: [r"C:\Program Files\textdrop\textdrop.exe", "tray"]
+    )
+    path = (
+        tmp_path
+        / "Roaming"
+        / "Microsoft"
+        / "Windows"
+        / "Start Menu"
+        / "Programs"
+        / "Startup"
+        / "textdrop.cmd"
+    )
+    assert set_start_at_login(True) == path
+    assert path.read_bytes() == b'@start "" "C:\\Program Files\\textdrop\\textdrop.exe" tray\r\n'
+    assert set_start_at_login(False) == path and not path.exists()
 
 
 # -- screenshots ----------------------------------------------------------------------------------------
@@ -433,3 +554,22 @@ def test_screenshots_of_the_dialog(
         image = dialog.grab()
         assert image.width() >= 700
         assert image.save(str(folder / f"settings_{name}.png"))
+
+
+@pytest.mark.skipif(not settings_dialog.HAS_LANGUAGES, reason="needs [recognize] languages (issue 16)")
+def test_languages_are_chosen_on_the_general_tab(configured: Path, dialog: SettingsDialog) -> None:
+    assert dialog.languages_edit.isVisibleTo(dialog) and dialog.languages_edit.text() == ""
+    dialog.languages_edit.setText("ru, en")
+    assert dialog.save() is not None
+    assert tuple(load_settings().recognize.languages) == ("ru", "en")
+    assert 'languages = ["ru", "en"]' in configured.read_text(encoding="utf-8")
+    dialog.reload()
+    assert dialog.languages_edit.text() == "ru, en"
+
+
+def test_without_language_support_no_language_field_is_shown(dialog: SettingsDialog) -> None:
+    if settings_dialog.HAS_LANGUAGES:
+        pytest.skip("this textdrop reads chosen languages")
+    assert not dialog.languages_edit.isVisibleTo(dialog)
+    assert dialog.save() is not None  # and nothing about languages is written
+    assert "languages" not in config_path().read_text(encoding="utf-8")

@@ -32,6 +32,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import (
+    QCursor,
     QDragEnterEvent,
     QDragLeaveEvent,
     QDragMoveEvent,
@@ -41,6 +42,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QKeySequence,
     QPixmap,
+    QScreen,
 )
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -48,6 +50,9 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -58,6 +63,7 @@ from PySide6.QtWidgets import (
 
 from textdrop import __version__
 from textdrop.desktop.bridge import JobBridge, png_bytes
+from textdrop.desktop.history import Entry, History
 from textdrop.desktop.result_view import ResultView
 from textdrop.engine.errors import TextdropError
 from textdrop.engine.jobs import Priority
@@ -74,8 +80,10 @@ DOWNLOAD_TIMEOUT = 30.0
 """Seconds a download may wait for the server to connect or to send the next bytes."""
 ERROR_COLOR = "#b3261e"
 OK_COLOR = "#2e6b30"
+FRAME_ALLOWANCE = (16, 48)
+"""Pixels (width, height) kept free beside the window for the window manager's frame and title bar."""
 
-OnResult = Callable[[OcrResult, Path | None], None]
+OnResult = Callable[[OcrResult, Path | None, Path | None], None]
 
 
 class DownloadRefused(TextdropError):
@@ -245,7 +253,11 @@ class JobRow(QFrame):
             self.cancel_button.hide()
             self.show_button.setVisible(self.result is not None)
             return
-        if total:
+        if state == "queued":  # waiting: an empty, still bar and a grey line, unlike a row being read
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.status_label.setStyleSheet("color: palette(placeholder-text);")
+        elif total:
             self.progress.setRange(0, total)
             self.progress.setValue(value or 0)
         else:
@@ -269,8 +281,10 @@ class DropWindow(QWidget):
         bridge: submits the jobs and reports on them (the tray app's, shared with captures).
         write_sidecars: write a sidecar next to each dropped file.
         template: the sidecar name template (``None``: the default, ``{name}.{ext}``).
-        on_result: called on the GUI thread as ``on_result(result, source_path)`` for each result
-            (``source_path`` is ``None`` for image data and links); the tray copies and notifies there.
+        on_result: called on the GUI thread as ``on_result(result, source_path, sidecar_path)`` for each
+            result (``source_path`` is ``None`` for image data and links, ``sidecar_path`` when no sidecar
+            was written); the tray copies and notifies there (:attr:`pending` tells whether more follow).
+        history: the tray's recent results, searched with the search field (``None``: no search field).
     """
 
     def __init__(
@@ -280,10 +294,12 @@ class DropWindow(QWidget):
         write_sidecars: bool = True,
         template: str | None = None,
         on_result: OnResult | None = None,
+        history: History | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
+        self.history = history
         self.write_sidecars = write_sidecars
         self.template = template or DEFAULT_TEMPLATE
         self.on_result = on_result
@@ -303,6 +319,7 @@ class DropWindow(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._build()
         self.resize(920, 680)
+        self.fit_screen()
 
         bridge.started.connect(self._started)
         bridge.progress.connect(self._progress)
@@ -323,10 +340,20 @@ class DropWindow(QWidget):
         self.clear_button = QPushButton("Clear finished")
         self.clear_button.clicked.connect(self.clear_finished)
         self.clear_button.setEnabled(False)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search recent results…")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.textChanged.connect(self.search)
+        self.search_edit.setVisible(self.history is not None)
+        self.history_list = QListWidget()
+        self.history_list.itemClicked.connect(self._show_entry)
+        self.history_list.itemActivated.connect(self._show_entry)
+        self.history_list.hide()
         toolbar = QHBoxLayout()
         toolbar.addWidget(self.open_button)
         toolbar.addWidget(self.paste_button)
         toolbar.addStretch(1)
+        toolbar.addWidget(self.search_edit, 2)
         toolbar.addWidget(self.clear_button)
 
         self.message_label = QLabel("")
@@ -359,6 +386,7 @@ class DropWindow(QWidget):
         area.setContentsMargins(4, 4, 4, 4)
         area.addWidget(self.hint_label, 1)
         area.addWidget(self.scroll, 1)
+        area.addWidget(self.history_list, 1)
         self._highlight(False)
 
         self.result_view = ResultView(self)
@@ -377,6 +405,62 @@ class DropWindow(QWidget):
         layout.addWidget(self.splitter, 1)
 
     # -- public --------------------------------------------------------------------------------------
+
+    def search(self, query: str) -> list[Entry]:
+        """List the recent results matching ``query`` (every word; text, name or engine) in place of the
+        rows; an empty query shows the rows again. Returns the entries listed."""
+        if self.history is None or not query.strip():
+            self.history_list.hide()
+            self._update_empty()
+            return []
+        self.history_list.show()
+        entries = self.history.search(query)
+        self.history_list.clear()
+        for entry in entries:
+            first = next((line for line in entry.text.splitlines() if line.strip()), "")
+            item = QListWidgetItem(
+                f"{entry.local_time('%Y-%m-%d %H:%M')}  {entry.what} · {entry.engine}\n{first}"
+            )
+            item.setData(Qt.ItemDataRole.UserRole, entry)
+            self.history_list.addItem(item)
+        if not entries:
+            self.history_list.addItem(QListWidgetItem(f"No recent result contains “{query.strip()}”."))
+        self.hint_label.hide()
+        self.scroll.hide()
+        return entries
+
+    def _show_entry(self, item: QListWidgetItem) -> None:
+        entry = item.data(Qt.ItemDataRole.UserRole)
+        if entry is None:
+            return
+        self._shown = None
+        self.result_view.set_result(entry.result(), Path(entry.sidecar) if entry.sidecar else None)
+        self._show_result_view()
+
+    @property
+    def pending(self) -> int:
+        """How many rows are not finished yet (preparing, queued, reading, writing)."""
+        return sum(not row.finished for row in self.rows)
+
+    def fit_screen(self, screen: QScreen | None = None) -> None:
+        """Shrink the window (never below its minimum size) so that it and its frame fit the available area
+        of ``screen`` (default: the one under the mouse), e.g. 1366×768 with a panel."""
+        screen = screen or QGuiApplication.screenAt(QCursor.pos()) or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        width = min(self.width(), area.width() - FRAME_ALLOWANCE[0])
+        height = min(self.height(), area.height() - FRAME_ALLOWANCE[1])
+        self.resize(max(width, self.minimumSizeHint().width()), max(height, self.minimumSizeHint().height()))
+
+    def present(self) -> None:
+        """Show the window in front, restored if it was minimized (a second launch, a tray icon click)."""
+        if self.isMinimized():
+            self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     @property
     def message(self) -> str:
@@ -586,6 +670,8 @@ class DropWindow(QWidget):
             self.splitter.setSizes([height * 2 // 5, height - height * 2 // 5])
 
     def _update_empty(self) -> None:
+        if self.history_list.isVisibleTo(self):  # a search is shown; the rows come back when it is cleared
+            return
         empty = not self.rows
         self.hint_label.setVisible(empty)
         self.scroll.setVisible(not empty)
@@ -700,7 +786,7 @@ class DropWindow(QWidget):
         self.show_row(row)
         if self.on_result is not None:
             try:
-                self.on_result(result, row.path)
+                self.on_result(result, row.path, sidecar)
             except Exception:  # the tray's handler must not break the window
                 log.exception("on_result failed for %s", row.label)
 

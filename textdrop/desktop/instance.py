@@ -2,7 +2,9 @@
 port) through which a second launch, or ``textdrop capture``, hands its request to the running app.
 
 Protocol: the client writes one line, a command (:data:`COMMANDS`), and reads one line back (``ok``,
-or ``error: …``).
+or ``error: …``). ``capture`` is answered only when the capture has ended, with its exit code and a message
+(``0 copied 42 characters``, ``130 cancelled``), so that ``textdrop capture`` can wait for it and exit with
+that code (a desktop shortcut bound to it then behaves like the hotkey).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
@@ -23,6 +26,11 @@ COMMANDS = ("ping", "show", "capture", "ocr-clipboard", "settings", "quit")
 
 TIMEOUT_MS = 2000
 """How long a client waits to connect, and then for the answer, in milliseconds."""
+WAITED = frozenset({"capture"})
+"""Commands answered when they have finished (the tray calls the reply function), not at once."""
+
+Reply = Callable[[str], None]
+"""Sends the answer line of a waited command (see :data:`WAITED`) back to the client."""
 
 
 def server_name() -> str:
@@ -31,10 +39,13 @@ def server_name() -> str:
     return f"textdrop-{getpass.getuser()}-{folder}"
 
 
-def send_request(command: str, timeout_ms: int = TIMEOUT_MS) -> str | None:
+def send_request(
+    command: str, timeout_ms: int = TIMEOUT_MS, *, answer_timeout_ms: int | None = None
+) -> str | None:
     """Send ``command`` to the running tray app; its answer, or ``None`` when none is running.
 
-    Works without a Qt event loop (blocking waits, at most ``2 × timeout_ms``).
+    Works without a Qt event loop (blocking waits: ``timeout_ms`` to connect, then ``answer_timeout_ms``,
+    default ``timeout_ms``, for each part of the answer; ``-1`` waits as long as the app keeps the socket).
 
     Raises:
         ValueError: ``command`` is not one of :data:`COMMANDS`.
@@ -48,7 +59,8 @@ def send_request(command: str, timeout_ms: int = TIMEOUT_MS) -> str | None:
     socket.write(f"{command}\n".encode())
     socket.flush()
     answer = b""
-    while not answer.endswith(b"\n") and socket.waitForReadyRead(timeout_ms):
+    wait_ms = timeout_ms if answer_timeout_ms is None else answer_timeout_ms
+    while not answer.endswith(b"\n") and socket.waitForReadyRead(wait_ms):
         answer += bytes(socket.readAll().data())
     socket.disconnectFromServer()
     return answer.decode(errors="replace").strip() or None
@@ -59,9 +71,12 @@ class InstanceServer(QObject):
 
     Signals:
         request(str): a command from :data:`COMMANDS` (``ping`` is answered here and not emitted).
+        waited(str, object): a command from :data:`WAITED` and its :data:`Reply`, which the receiver must
+            call once (a client that went away meanwhile is ignored).
     """
 
     request = Signal(str)
+    waited = Signal(str, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -99,8 +114,23 @@ class InstanceServer(QObject):
         command = bytes(socket.readLine().data()).decode(errors="replace").strip()
         if command not in COMMANDS:
             socket.write(b"error: unknown command\n")
+        elif command in WAITED:
+            self.waited.emit(command, lambda line, s=socket: _answer(s, line))
+            return
         else:
             socket.write(b"ok\n")
             if command != "ping":
                 self.request.emit(command)
         socket.flush()
+
+
+def _answer(socket: QLocalSocket, line: str) -> None:
+    """Write the answer of a waited command, if its client is still connected."""
+    try:
+        if socket.state() != QLocalSocket.LocalSocketState.ConnectedState:
+            log.debug("the client left before its answer: %s", line)
+            return
+        socket.write(f"{line}\n".encode())
+        socket.flush()
+    except RuntimeError:  # the socket object was deleted (the client disconnected)
+        log.debug("the client left before its answer: %s", line)

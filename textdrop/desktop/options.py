@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_HOTKEY = "<cmd>+<shift>+2" if sys.platform == "darwin" else "<ctrl>+<alt>+o"
+"""Capture region's default hotkey: Ctrl+Alt+O ("OCR"; GNOME, KDE Plasma, Xfce, Cinnamon and Windows bind
+nothing to it), ⌘⇧2 on macOS (next to the system's ⌘⇧3/4/5 screenshot keys, which it leaves alone). See
+``docs/adr/012-tray-usability.md``."""
 
 
 class DesktopOptions(BaseModel):
@@ -11,9 +19,19 @@ class DesktopOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hotkey: str = Field(
-        "<ctrl>+<alt>+t",
-        description="Global hotkey for Capture region, in pynput's syntax (⌃⌥T on macOS).",
+        DEFAULT_HOTKEY,
+        description="Global hotkey for Capture region, in pynput's syntax or as menus write it (Ctrl+Alt+O).",
     )
     copy_results: bool = Field(True, description="Put the text of a capture or a drop on the clipboard.")
+    copy_markdown: bool = Field(
+        False,
+        description="Put Markdown, not plain text, as the clipboard's text (Markdown and HTML are always "
+        "offered alongside, for applications that ask for them).",
+    )
     notify: bool = Field(True, description="Show a notification when a capture or a drop is read.")
     start_at_login: bool = Field(False, description="Start the tray app when the user logs in.")
+    tray_icon: Literal["auto", "light", "dark"] = Field(
+        "auto",
+        description="The panel the tray icon sits on: 'light' (a dark glyph), 'dark' (a light glyph), or "
+        "'auto' (after the desktop's colour scheme).",
+    )

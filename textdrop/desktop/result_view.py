@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ERROR_COLOR = "#b3261e"
 STREAM_REFRESH_MS = 80
 """Streamed text is re-rendered at most this often (a VLM reports every token; layout is not free)."""
 
@@ -159,6 +160,7 @@ class ResultView(QWidget):
         self.markdown_view.clear()
         self.text_view.clear()
         self.status_label.setText("")
+        self.status_label.setStyleSheet("")
         self._update_buttons()
 
     def set_streaming_text(self, page: int, text: str) -> None:
@@ -188,6 +190,7 @@ class ResultView(QWidget):
             self.open_button.setToolTip(str(sidecar_path))
             self.reveal_button.setToolTip(str(sidecar_path.parent))
         self.status_label.setText(status)
+        self.status_label.setStyleSheet("")
         self._update_buttons()
 
     # -- actions -------------------------------------------------------------------------------------
@@ -207,12 +210,30 @@ class ResultView(QWidget):
         return text
 
     def open_sidecar(self) -> bool:
-        """Open the sidecar in the default Markdown application; False without one."""
-        return self._sidecar is not None and open_path(self._sidecar)
+        """Open the sidecar in the default Markdown application; False without one, or when the desktop
+        could not open it (the status line then says so and where the file is)."""
+        if self._sidecar is None:
+            return False
+        if open_path(self._sidecar):
+            return True
+        self._report_unopened(
+            f"No application opens {self._sidecar.suffix} files here; open {self._sidecar} in a text editor."
+        )
+        return False
 
     def reveal_sidecar(self) -> bool:
-        """Open the sidecar's folder in the file manager; False without one."""
-        return self._sidecar is not None and open_path(self._sidecar.parent)
+        """Open the sidecar's folder in the file manager; False without one, or when the desktop could not
+        open it (the status line then says so)."""
+        if self._sidecar is None:
+            return False
+        if open_path(self._sidecar.parent):
+            return True
+        self._report_unopened(f"No file manager answered; the sidecar is in {self._sidecar.parent}.")
+        return False
+
+    def _report_unopened(self, message: str) -> None:
+        self.status_label.setText(message)
+        self.status_label.setStyleSheet(f"color: {ERROR_COLOR};")
 
     # -- internals -----------------------------------------------------------------------------------
 

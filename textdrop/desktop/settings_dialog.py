@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -47,8 +44,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from textdrop.desktop.autostart import set_start_at_login
+from textdrop.desktop.engines import ENGINE_TITLES, engine_problem, engine_title
+from textdrop.desktop.hotkey_edit import HotkeyEdit
+from textdrop.desktop.options import DesktopOptions
 from textdrop.engine import catalog, download
-from textdrop.engine.backends.base import engine_names, split_spec
+from textdrop.engine.backends.base import RecognizeOptions, engine_class, engine_names, split_spec
 from textdrop.engine.catalog import ModelEntry
 from textdrop.engine.errors import ConfigError, TextdropError
 from textdrop.engine.sidecar import SidecarOptions
@@ -63,79 +64,24 @@ MODEL_ENGINES = frozenset({"llama", "mlx", "openai"})
 """Engines that take a model (a catalogue id or path; a server's model name for ``openai``)."""
 BACKEND_TITLES = {"llama": "llama.cpp (GGUF)", "mlx": "mlx-vlm (Apple Silicon)"}
 MODEL_COLUMNS = ("Model", "Parameters", "Size", "Licence", "Commercial use", "Downloaded")
-AUTOSTART_FILE = "textdrop.desktop"
 ERROR_COLOR = "#b3261e"
+ICON_CHOICES = {"auto": "After the desktop theme", "light": "Light panel", "dark": "Dark panel"}
+"""The ``[desktop] tray_icon`` values and how the dialog names them."""
+SPEED_AFTER = 0.2
+"""Seconds of download before a speed is shown (the first chunks say little)."""
 PROGRESS_INTERVAL = 0.1
 """Seconds between progress reports from a download (huggingface_hub reports every chunk)."""
 
-_DESKTOP_ENTRY = """\
-[Desktop Entry]
-Type=Application
-Name=textdrop
-Comment=Local OCR: drop, capture and watch folders
-Exec={exec}
-Terminal=false
-Categories=Utility;
-X-GNOME-Autostart-enabled=true
-"""
+
+HAS_LANGUAGES = "languages" in RecognizeOptions.model_fields
+"""Whether this textdrop reads pages in chosen languages (``[recognize] languages``); the General tab
+offers the choice only then."""
 
 
-# -- start at login -------------------------------------------------------------------------------------
-
-
-def autostart_path() -> Path:
-    """The XDG autostart entry: ``$XDG_CONFIG_HOME/autostart/textdrop.desktop`` (default ``~/.config``)."""
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    folder = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"  # relative: ignored
-    return folder / "autostart" / AUTOSTART_FILE
-
-
-def tray_command() -> list[str]:
-    """The command line that starts the tray app: the frozen app, the ``textdrop`` script, or ``-m``."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "tray"]
-    script = shutil.which("textdrop")
-    if script:
-        return [os.path.abspath(script), "tray"]
-    return [sys.executable, "-m", "textdrop", "tray"]
-
-
-def _exec_quote(arg: str) -> str:
-    """Quote one argument for a desktop entry's ``Exec`` key (freedesktop Desktop Entry spec)."""
-    arg = arg.replace("%", "%%")
-    if arg and not any(ch in arg for ch in " \t\n\"'\\><~|&;$*?#()`"):
-        return arg
-    escaped = "".join("\\" + ch if ch in '"`$\\' else ch for ch in arg)
-    return f'"{escaped}"'
-
-
-def set_start_at_login(enabled: bool) -> Path | None:
-    """Make the tray app start (or not) when the user logs in.
-
-    On Linux and other freedesktop systems this writes or removes the XDG autostart entry
-    (:func:`autostart_path`). On macOS and Windows it is not implemented yet: the option is only saved.
-
-    Returns:
-        The autostart file written or removed, or ``None`` where nothing was done.
-
-    Raises:
-        OSError: the file could not be written or removed.
-    """
-    if sys.platform == "darwin" or sys.platform.startswith(("win", "cygwin")):
-        log.info("start at login is not implemented on %s yet; the option is only saved", sys.platform)
-        return None
-    path = autostart_path()
-    if enabled:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        command = " ".join(_exec_quote(arg) for arg in tray_command())
-        temp = path.with_name(f".{path.name}.tmp")
-        temp.write_text(_DESKTOP_ENTRY.format(exec=command), encoding="utf-8")
-        os.replace(temp, path)
-        log.info("start at login: wrote %s", path)
-    elif path.exists():
-        path.unlink()
-        log.info("start at login: removed %s", path)
-    return path
+def runnable_backends() -> list[str]:
+    """The model backends this machine can run, for the Models tab: llama.cpp everywhere, MLX on Apple
+    Silicon only."""
+    return [b for b in catalog.BACKENDS if b != "mlx" or catalog.is_apple_silicon()]
 
 
 # -- validation ---------------------------------------------------------------------------------------------
@@ -280,7 +226,7 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self._general_tab(), "General")
         self.tabs.addTab(self._models_tab(), "Models")
         self.tabs.addTab(self._folders_tab(), "Folders")
-        self.engine_combo.currentTextChanged.connect(self._engine_changed)
+        self.engine_combo.currentIndexChanged.connect(lambda _index: self._engine_changed(self.engine_name()))
         self.error_label = QLabel("")
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(f"color: {ERROR_COLOR};")
@@ -309,33 +255,47 @@ class SettingsDialog(QDialog):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.engine_combo = QComboBox()
         names = list(ENGINES) + [name for name in engine_names() if name not in ENGINES]
-        self.engine_combo.addItems(names)
+        for name in names:
+            self.engine_combo.addItem(ENGINE_TITLES.get(name, name), name)
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("a catalogue id (see Models), a local path, or a server's model")
-        self.hotkey_edit = QLineEdit()
-        self.hotkey_edit.setPlaceholderText("<ctrl>+<alt>+t")
+        self.hotkey_edit = HotkeyEdit()
         self.template_edit = QLineEdit()
         self.template_edit.setPlaceholderText("{name}.{ext}")
         self.template_edit.setToolTip(SidecarOptions.model_fields["template"].description)
         self.copy_check = QCheckBox("Copy the text of a capture or a drop to the clipboard")
+        self.markdown_check = QCheckBox("Paste as Markdown (headings, lists, tables as pipes) in plain text")
+        self.markdown_check.setToolTip(DesktopOptions.model_fields["copy_markdown"].description)
         self.notify_check = QCheckBox("Show a notification when a capture or a drop is read")
         self.login_check = QCheckBox("Start textdrop when I log in")
+        self.icon_combo = QComboBox()
+        for value, label in ICON_CHOICES.items():
+            self.icon_combo.addItem(label, value)
         form.addRow("Engine:", self.engine_combo)
         form.addRow("Model:", self.model_edit)
+        self.languages_edit = QLineEdit()
+        self.languages_edit.setPlaceholderText("e.g. ru, en (empty: the built-in languages)")
+        if HAS_LANGUAGES:
+            self.languages_edit.setToolTip(RecognizeOptions.model_fields["languages"].description)
+            form.addRow("Languages:", self.languages_edit)
+        else:
+            self.languages_edit.hide()
         form.addRow("", _note("auto picks a downloaded model on a fast backend, else the embedded engine."))
         form.addRow("Capture hotkey:", self.hotkey_edit)
-        form.addRow("", _note("pynput syntax, e.g. <ctrl>+<alt>+t or <cmd>+<shift>+2"))
+        form.addRow("", _note("Click the field and press the keys (Backspace clears it)."))
         form.addRow("Sidecar name:", self.template_edit)
         form.addRow("", _note("{name} = scan.jpg, {stem} = scan, {ext} = md; e.g. {stem}.ocr.{ext}"))
         form.addRow("", self.copy_check)
+        form.addRow("", self.markdown_check)
         form.addRow("", self.notify_check)
         form.addRow("", self.login_check)
+        form.addRow("Tray icon for a:", self.icon_combo)
         return tab
 
     def _models_tab(self) -> QWidget:
         tab = QWidget()
         self.backend_combo = QComboBox()
-        for backend in catalog.BACKENDS:
+        for backend in runnable_backends():
             self.backend_combo.addItem(BACKEND_TITLES[backend], backend)
         self.backend_combo.setCurrentIndex(self.backend_combo.findData(catalog.default_backend()))
         self.backend_combo.currentIndexChanged.connect(lambda _index: self.refresh_catalog())
@@ -428,29 +388,75 @@ class SettingsDialog(QDialog):
     def set_settings(self, settings: Settings) -> None:
         """Show ``settings`` in every field (discarding unsaved edits)."""
         self._settings = settings
+        self._confirmed_engine: str | None = None
+        self.save_button.setText("Save")
         name, model = split_spec(settings.engine)
-        if self.engine_combo.findText(name) < 0:
-            self.engine_combo.addItem(name)
-        self.engine_combo.setCurrentText(name)
+        self.set_engine_name(name)
         self.model_edit.setText(model or "")
         self._engine_changed(name)
-        self.hotkey_edit.setText(settings.desktop.hotkey)
+        self.hotkey_edit.set_hotkey(settings.desktop.hotkey)
         self.template_edit.setText(settings.sidecar.template)
+        self.languages_edit.setText(", ".join(getattr(settings.recognize, "languages", ())))
         self.copy_check.setChecked(settings.desktop.copy_results)
+        self.markdown_check.setChecked(settings.desktop.copy_markdown)
+        self.icon_combo.setCurrentIndex(self.icon_combo.findData(settings.desktop.tray_icon))
         self.notify_check.setChecked(settings.desktop.notify)
         self.login_check.setChecked(settings.desktop.start_at_login)
         self._folders = list(settings.folders)
         self._fill_folders()
         self.show_error("")
 
+    def reload(self) -> None:
+        """Show the settings as config.toml has them now (discarding unsaved edits); a file that cannot be
+        read leaves the fields as they were and says why."""
+        try:
+            settings = load_settings(self._path)
+        except ConfigError as exc:
+            self.set_settings(self._settings)
+            self.show_error(str(exc))
+            return
+        self.set_settings(settings)
+
+    def show_tab(self, title: str) -> None:
+        """Show the tab titled ``title`` (``General``, ``Models``, ``Folders``).
+
+        Raises:
+            ValueError: no tab has that title.
+        """
+        for index in range(self.tabs.count()):
+            if self.tabs.tabText(index) == title:
+                self.tabs.setCurrentIndex(index)
+                return
+        raise ValueError(f"no settings tab {title!r}")
+
+    def _offer_fix(self, engine: str) -> None:
+        """For a catalogue model that is not downloaded: show it on the Models tab, ready to download."""
+        name, model = split_spec(engine)
+        if model is None or name not in runnable_backends() or not engine_class(name).is_available():
+            return  # a missing runtime: the message carries its install hint
+        self.backend_combo.setCurrentIndex(self.backend_combo.findData(name))
+        if self.select_entry(model):
+            self.show_tab("Models")
+            self.download_status.setText(f"Download {model} here (Download), then Save.")
+
     def show_error(self, message: str) -> None:
         """Show ``message`` above the buttons (``""`` hides it)."""
         self.error_label.setText(message)
         self.error_label.setVisible(bool(message))
 
+    def engine_name(self) -> str:
+        """The engine chosen (its registered name, e.g. ``rapid``)."""
+        return str(self.engine_combo.currentData())
+
+    def set_engine_name(self, name: str) -> None:
+        """Choose engine ``name`` (added to the list when it is not registered here)."""
+        if self.engine_combo.findData(name) < 0:
+            self.engine_combo.addItem(ENGINE_TITLES.get(name, name), name)
+        self.engine_combo.setCurrentIndex(self.engine_combo.findData(name))
+
     def _engine_changed(self, name: str) -> None:
         self.model_edit.setEnabled(name in MODEL_ENGINES)
-        if name in catalog.BACKENDS:
+        if name in runnable_backends():
             self.backend_combo.setCurrentIndex(self.backend_combo.findData(name))
         self.refresh_catalog()
 
@@ -458,7 +464,7 @@ class SettingsDialog(QDialog):
 
     def engine_spec(self) -> str:
         """The engine spec the fields make: ``name`` or ``name:model``."""
-        name = self.engine_combo.currentText()
+        name = self.engine_name()
         model = self.model_edit.text().strip()
         return f"{name}:{model}" if model and name in MODEL_ENGINES else name
 
@@ -480,28 +486,44 @@ class SettingsDialog(QDialog):
         old = self._settings
         hotkey, hotkey_problem = check_hotkey(self.hotkey_edit.text().strip())
         if not hotkey:
-            hotkey_problem = "Give a capture hotkey, e.g. <ctrl>+<alt>+t."
+            hotkey_problem = "Give a capture hotkey: click the field and press the keys."
         template = self.template_edit.text().strip()
         problems = [problem for problem in (hotkey_problem, check_template(template)) if problem]
         if problems:
             self.show_error(" ".join(problems))
             return None
         engine = self.engine_spec()
+        if engine != old.engine and engine != self._confirmed_engine:
+            problem = engine_problem(engine)
+            if problem is not None:  # say so, offer the fix; a second Save saves it anyway
+                self._confirmed_engine = engine
+                self._offer_fix(engine)
+                self.show_error(
+                    f"{engine_title(engine)} cannot run yet: {problem} Save again to keep it anyway."
+                )
+                self.save_button.setText("Save anyway")
+                return None
         folders = self.folders()
+        languages = tuple(code.strip() for code in self.languages_edit.text().replace(",", " ").split())
         desktop = {
             "hotkey": hotkey,
             "copy_results": self.copy_check.isChecked(),
+            "copy_markdown": self.markdown_check.isChecked(),
             "notify": self.notify_check.isChecked(),
             "start_at_login": self.login_check.isChecked(),
+            "tray_icon": self.icon_combo.currentData(),
         }
+        shown = {**old.desktop.model_dump(), "hotkey": check_hotkey(old.desktop.hotkey)[0]}
 
         def change(document: tomlkit.TOMLDocument) -> None:
             if engine != old.engine:
                 _set(document, None, "engine", engine)
+            if HAS_LANGUAGES and languages != tuple(old.recognize.languages):  # type: ignore[attr-defined]
+                _set(document, "recognize", "languages", list(languages))
             if template != old.sidecar.template:
                 _set(document, "sidecar", "template", template)
             for key, value in desktop.items():
-                if value != getattr(old.desktop, key):
+                if value != shown[key]:
                     _set(document, "desktop", key, value)
             if folders != old.folders:
                 _update_folders(document, folders)
@@ -659,7 +681,7 @@ class SettingsDialog(QDialog):
         entry = self.selected_entry()
         if entry is None:
             return
-        self.engine_combo.setCurrentText(self.backend())
+        self.set_engine_name(self.backend())
         self.model_edit.setText(entry.id)
         self.tabs.setCurrentIndex(0)
 
@@ -713,6 +735,7 @@ class SettingsDialog(QDialog):
         backend, relay = self.backend(), self._relay
         abort = self._abort = threading.Event()
         self._downloading = entry.id
+        self._download_start: tuple[float, int] | None = None  # monotonic time and bytes at the first report
         last = [0.0, -1]  # time and percent of the last report
 
         def progress(done: int, total: int) -> None:
@@ -761,9 +784,17 @@ class SettingsDialog(QDialog):
         if model_id != self._downloading:
             return
         self.download_progress.setValue(int(done * 100 // total) if total else 0)
-        self.download_status.setText(
-            f"Downloading {model_id}: {download.format_bytes(done)} of {download.format_bytes(total)}"
-        )
+        now = time.monotonic()
+        if self._download_start is None:  # the first report: bytes already in the cache count as done
+            self._download_start = (now, done)
+        started, first = self._download_start
+        text = f"Downloading {model_id}: {download.format_bytes(done)} of {download.format_bytes(total)}"
+        if now - started >= SPEED_AFTER and done > first:
+            speed = (done - first) / (now - started)  # bytes per second since the first report
+            text += f" · {download.format_bytes(int(speed))}/s"
+            if total > done:
+                text += f" · about {_duration((total - done) / speed)} left"
+        self.download_status.setText(text)
 
     def _download_finished(self, model_id: str) -> None:
         self._downloading = None
@@ -785,6 +816,14 @@ class SettingsDialog(QDialog):
         self.download_progress.setValue(0)
         self._download_finished(model_id)
         self.download_status.setText(f"Download of {model_id} cancelled; files already complete are kept.")
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` for a person: ``40 s``, ``3 min``, ``1 h 20 min``."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def _note(text: str, *, wrap: bool = False) -> QLabel:

@@ -1,4 +1,8 @@
-"""The global capture hotkey: pynput listens in its own thread; we hear it as a Qt signal.
+"""The global capture hotkey, heard as a Qt signal: a key grab on X11 and Windows, pynput on macOS.
+
+On X11 the key is grabbed (:mod:`.xgrab`, ``XGrabKey``) and on Windows registered (:mod:`.winhotkey`,
+``RegisterHotKey``), so the focused application does not receive it. On macOS pynput listens in its own
+thread (the focused application sees the key too; see ``docs/adr/012-tray-usability.md``).
 
 Hotkeys use pynput's syntax: keys joined by ``+``, special keys in angle brackets, e.g. ``<ctrl>+<alt>+t``
 or ``<cmd>+<shift>+2`` (:func:`parse_hotkey` checks it; :func:`display_hotkey` writes it for menus).
@@ -7,14 +11,13 @@ Where global hotkeys cannot work, :meth:`HotkeyListener.available` says why and 
 
 - **Wayland**: apps cannot grab keys; bind a desktop shortcut to ``textdrop capture``.
 - **macOS**: the app needs the Accessibility permission (and Screen Recording, for the capture itself).
-- **X11**: pynput reads keys through the X server's RECORD extension, which must be present.
+- **X11**: another program may hold the key combination already (the grab is refused).
 
 pynput is imported only when needed: importing it without a reachable X server raises ImportError.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -98,7 +101,10 @@ def parse_hotkey(hotkey: str) -> str:
         raise ValueError(f"No hotkey given: {_EXAMPLE}.")
     modifiers: list[str] = []
     keys: list[str] = []
-    for part in _split(text):
+    for part in _split(_expand_symbols(text)):
+        alias = _ALIASES.get(part.strip().lower().replace(" ", "_"))
+        if alias is not None or (part.strip().lower().replace(" ", "_") in KEY_NAMES):
+            part = f"<{alias or part.strip().lower().replace(' ', '_')}>"  # "Ctrl", "F9", "Print Screen"
         if len(part) == 1:
             name = part.lower()
             if name.isspace():
@@ -130,6 +136,38 @@ def parse_hotkey(hotkey: str) -> str:
         except ValueError as exc:
             raise ValueError(f"{hotkey!r} is not a valid hotkey here ({exc}); {_EXAMPLE}.") from exc
     return canonical
+
+
+_ALIASES = {
+    "control": "ctrl",
+    "super": "cmd",
+    "win": "cmd",
+    "meta": "cmd",
+    "command": "cmd",
+    "altgr": "alt_gr",
+    "option": "alt",
+    "escape": "esc",
+    "return": "enter",
+    "del": "delete",
+    "ins": "insert",
+    "pgup": "page_up",
+    "pgdown": "page_down",
+    "print": "print_screen",
+    "printscreen": "print_screen",
+}
+"""Names menus and other programs write (the notation :func:`display_hotkey` uses) → pynput's names."""
+_SYMBOLS = {"⌃": "ctrl", "⌥": "alt", "⇧": "shift", "⌘": "cmd"}
+
+
+def _expand_symbols(text: str) -> str:
+    """macOS notation (``⌃⌥T``) → ``<ctrl>+<alt>+T``; other text unchanged."""
+    if not any(symbol in text for symbol in _SYMBOLS):
+        return text
+    head = [f"<{_SYMBOLS[char]}>" for char in text if char in _SYMBOLS]
+    rest = "".join(char for char in text if char not in _SYMBOLS).strip("+ ")
+    reverse = {v: k for k, v in _MAC_NAMES.items() if k in KEY_NAMES}
+    rest = f"<{reverse[rest]}>" if rest in reverse else rest
+    return "+".join([*head, rest] if rest else head)
 
 
 def display_hotkey(hotkey: str, platform: str | None = None) -> str:
@@ -194,30 +232,25 @@ def _mac_trusted() -> bool | None:
     return bool(HIServices.AXIsProcessTrusted())
 
 
-def _x_record() -> tuple[bool, str]:
-    """Whether the X server has the RECORD extension that pynput's listener needs."""
+def _uses_x11() -> bool:
+    """True where hotkeys are X key grabs: Linux and the BSDs outside Wayland."""
+    return sys.platform not in ("darwin", "win32", "cygwin") and not is_wayland()
+
+
+def _x_display() -> tuple[bool, str]:
+    """Whether the X display can be reached (for the key grab)."""
     display_name = os.environ.get("DISPLAY")
     if not display_name:
-        return False, "No X display (DISPLAY is not set), so there is no keyboard to listen to."
+        return False, "No X display (DISPLAY is not set), so there is no keyboard to grab a hotkey on."
     try:
         from Xlib import display as xdisplay
         from Xlib.error import DisplayError
     except ImportError:
         return False, "python-xlib is missing; reinstall textdrop with its desktop extra."
     try:
-        connection = xdisplay.Display(display_name)
+        xdisplay.Display(display_name).close()
     except (DisplayError, OSError) as exc:
         return False, f"Cannot reach the X display {display_name!r} ({exc})."
-    try:
-        has_record = bool(connection.has_extension("RECORD"))
-    finally:
-        connection.close()
-    if not has_record:
-        return False, (
-            f"The X server at {display_name!r} lacks the RECORD extension that global hotkeys need. "
-            "Enable it (Xorg has it by default; Xvfb and Xvnc take +extension RECORD), or bind a desktop "
-            "shortcut to the command `textdrop capture`."
-        )
     return True, ""
 
 
@@ -250,7 +283,7 @@ class HotkeyListener(QObject):
 
     @property
     def running(self) -> bool:
-        """Whether the listener thread is alive."""
+        """Whether the listener (or grab) thread is alive."""
         return self._listener is not None and self._listener.is_alive()
 
     @staticmethod
@@ -268,12 +301,28 @@ class HotkeyListener(QObject):
             return True, ""
         if sys.platform.startswith("win"):
             return True, ""
-        ok, message = _x_record()
-        if not ok:
-            return False, message
-        if _pynput_keyboard() is None:
-            return False, "pynput cannot listen to the keyboard here; see the log for why."
-        return True, ""
+        return _x_display()
+
+    def _start_grab(self, canonical: str) -> bool:
+        """X11 (a key grab) or Windows (``RegisterHotKey``): the focused application does not receive the
+        key."""
+        from textdrop.desktop.capture.xgrab import GrabError, XKeyGrab
+
+        names = [part.strip("<>") if len(part) > 1 else part for part in _split(canonical)]
+        modifiers, key = [n for n in names if n in MODIFIERS], names[-1]
+        if sys.platform == "win32":
+            from textdrop.desktop.capture.winhotkey import WinHotKey
+
+            grab: Any = WinHotKey(modifiers, key, self._on_hotkey)
+        else:
+            grab = XKeyGrab(modifiers, key, self._on_hotkey)
+        try:
+            grab.start()
+        except GrabError as exc:
+            return self._failed(str(exc))
+        self._listener, self._hotkey, self.error = grab, canonical, ""
+        log.info("grabbed the capture hotkey %s", canonical)
+        return True
 
     def start(self, hotkey: str, ready_timeout_s: float = 2.0) -> bool:
         """Listen for ``hotkey`` (replacing any hotkey listened to before).
@@ -293,6 +342,8 @@ class HotkeyListener(QObject):
         ok, message = self.available()
         if not ok:
             return self._failed(message)
+        if _uses_x11() or sys.platform == "win32":
+            return self._start_grab(canonical)
         keyboard = _pynput_keyboard()
         if keyboard is None:
             return self._failed("pynput cannot listen to the keyboard here; see the log for why.")
@@ -335,33 +386,8 @@ class HotkeyListener(QObject):
     @staticmethod
     def _stop_listener(listener: Any) -> None:
         listener.stop()
-        listener.join(0.2)
-        if listener.is_alive() and sys.platform.startswith("linux"):
-            _unblock_xrecord(listener)
+        if not hasattr(listener, "join"):  # an X key grab: stopped and joined already
+            return
         listener.join(2.0)
         if listener.is_alive():
             log.warning("the keyboard listener thread did not stop; it ends at the next key press")
-
-
-def _unblock_xrecord(listener: Any) -> None:
-    """Disable the listener's XRecord context from a fresh X connection, so its thread returns now.
-
-    pynput's Xorg listener sends the disable request on the very connection its thread is blocked reading,
-    so it is only flushed by the next input event (moses-palmer/pynput#583, open).
-    """
-    context = getattr(listener, "_context", None)
-    if context is None:
-        return
-    try:
-        from Xlib import display as xdisplay
-
-        connection = xdisplay.Display()
-    except Exception as exc:  # best effort: the thread still ends at the next key press
-        log.debug("cannot open X to stop the listener: %s", exc)
-        return
-    with contextlib.suppress(Exception):
-        connection.set_error_handler(lambda *_args: None)
-        connection.record_disable_context(context)
-        connection.sync()
-    with contextlib.suppress(Exception):
-        connection.close()

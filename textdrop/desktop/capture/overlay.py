@@ -47,6 +47,8 @@ DIM = QColor(0, 0, 0, 110)
 """Laid over the frozen image outside the selection."""
 ACCENT = QColor(61, 174, 233)
 """The rubber band's border."""
+HINT = "Drag over the text to read it  ·  Esc or right click cancels"
+"""What the overlay says at the top of each screen until the drag starts."""
 
 
 def region_to_device(shot: Shot, rect: QRect | QRectF) -> QRect:
@@ -177,7 +179,29 @@ class Overlay(QWidget):
             painter.setPen(pen)
             painter.drawRect(area.adjusted(-1, -1, 1, 1))
             self._draw_size(painter, area)
+        else:
+            self._draw_hint(painter)
         painter.end()
+
+    def hint(self) -> str:
+        """The hint shown at the top of the screen: :data:`HINT`, and the hotkey when the session has one."""
+        hotkey = self._session.hotkey
+        return f"{HINT}  ·  Capture hotkey: {hotkey}" if hotkey else HINT
+
+    def _draw_hint(self, painter: QPainter) -> None:
+        text = self.hint()
+        font = QFont(painter.font())
+        font.setPointSizeF(max(11.0, font.pointSizeF() * 1.2))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        box = QRectF(0, 0, metrics.horizontalAdvance(text) + 32, metrics.height() + 16)
+        box.moveCenter(QPointF(self.width() / 2, 24 + box.height() / 2))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 190))
+        painter.drawRoundedRect(box, 8, 8)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     def _draw_size(self, painter: QPainter, area: QRectF) -> None:
         on_screen = self.selection_on_screen()
@@ -212,6 +236,7 @@ class CaptureSession(QObject):
     Args:
         parent: The Qt parent.
         grab: Returns the frozen screens; :func:`.screens.grab_screens` (or the portal on Wayland) when None.
+        hotkey: The capture hotkey as menus write it, named in the overlay's hint ("" for none).
     """
 
     captured = Signal(QImage)
@@ -219,10 +244,16 @@ class CaptureSession(QObject):
     failed = Signal(str)
 
     def __init__(
-        self, parent: QObject | None = None, *, grab: Callable[[], list[Shot]] | None = None
+        self,
+        parent: QObject | None = None,
+        *,
+        grab: Callable[[], list[Shot]] | None = None,
+        hotkey: str = "",
     ) -> None:
         super().__init__(parent)
         self._grab = grab
+        self.hotkey = hotkey
+        """The capture hotkey as menus write it (``Ctrl+Alt+O``), for the overlay's hint; "" for none."""
         self._overlays: list[Overlay] = []
         self._pending: QObject | None = None  # the portal request being waited for
         self._portal: QObject | None = None  # the last portal request (see _start_portal)

@@ -27,6 +27,7 @@ from textdrop.desktop.clipboard.base import (
     has_x11_display,
     is_unix_desktop,
 )
+from textdrop.desktop.clipboard.content import ClipboardContent
 from textdrop.desktop.clipboard.pbcopy import PbcopyHandler
 from textdrop.desktop.clipboard.qt import QtHandler
 from textdrop.desktop.clipboard.windows import WindowsHandler
@@ -36,7 +37,15 @@ from textdrop.desktop.clipboard.xclip import XclipHandler, XselHandler
 if TYPE_CHECKING:
     from PySide6.QtGui import QImage
 
-__all__ = ["PREFERENCE", "ClipboardError", "Handler", "copy_text", "handlers", "read_image"]
+__all__ = [
+    "PREFERENCE",
+    "ClipboardContent",
+    "ClipboardError",
+    "Handler",
+    "copy_text",
+    "handlers",
+    "read_image",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +75,12 @@ def handlers(*, persistent: bool = True) -> list[Handler]:
     return [HANDLERS[name]() for name in PREFERENCE[persistent]]
 
 
-def copy_text(text: str, *, persistent: bool = True) -> str:
+def copy_text(text: str | ClipboardContent, *, persistent: bool = True) -> str:
     """Put ``text`` on the clipboard with the first handler that works; returns that handler's name.
 
     Args:
-        text: the text to copy.
+        text: the text to copy, or a :class:`ClipboardContent` whose formats go on one clipboard item
+            (where the handler can offer several; the others put its plain text).
         persistent: True when the text must stay on the clipboard after this process exits (the command
             line); False in the long-lived tray app, which then prefers Qt's clipboard.
 
@@ -78,6 +88,7 @@ def copy_text(text: str, *, persistent: bool = True) -> str:
         ClipboardError: no handler took the text; the message lists each one tried, why it failed, and
             how to install the missing ones.
     """
+    content = text if isinstance(text, ClipboardContent) else ClipboardContent(text)
     problems: list[str] = []
     for handler in handlers(persistent=persistent):
         if not handler.is_compatible():
@@ -88,7 +99,7 @@ def copy_text(text: str, *, persistent: bool = True) -> str:
             problems.append(f"{handler.name} not installed ({handler.install_hint})")
             continue
         try:
-            handler.copy(text)
+            handler.copy_content(content)
         except Exception as exc:  # any failure of one handler moves on to the next
             log.warning("Clipboard handler %s failed: %s", handler.name, exc)
             problems.append(f"{handler.name} failed ({exc})")
@@ -100,7 +111,7 @@ def copy_text(text: str, *, persistent: bool = True) -> str:
                 handler.name,
                 "; ".join(h.install_hint for h in handlers() if h.survives_exit and h.is_compatible()),
             )
-        log.info("Copied %d characters to the clipboard with %s", len(text), handler.name)
+        log.info("Copied %d characters to the clipboard with %s", len(content.text), handler.name)
         return handler.name
     if not problems:
         raise ClipboardError(f"No clipboard is reachable: {_no_session_reason()}")

@@ -17,9 +17,12 @@ import sys
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textdrop.engine.errors import ExitCode, TextdropError
+
+if TYPE_CHECKING:
+    from textdrop.desktop.clipboard.content import ClipboardContent
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,15 @@ class Handler(ABC):
             ClipboardError: the tool failed (its message says how); other exceptions are possible from
                 platform APIs and are treated the same way by the chain.
         """
+
+    def copy_content(self, content: ClipboardContent) -> None:
+        """Put ``content`` on the clipboard as one item; handlers that can offer one format only (the
+        command-line tools) put its plain text, as this default does.
+
+        Raises:
+            ClipboardError: as :meth:`copy`.
+        """
+        self.copy(content.text)
 
     def is_available(self) -> bool:
         """Compatible and installed."""

@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING, ClassVar
 
 from textdrop.desktop.clipboard.base import ClipboardError, Handler
+from textdrop.desktop.clipboard.content import MARKDOWN_MIME, ClipboardContent
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QImage
@@ -56,11 +57,23 @@ class QtHandler(Handler):
         return "PySide6" in sys.modules or importlib.util.find_spec("PySide6") is not None
 
     def copy(self, text: str) -> None:
+        self.copy_content(ClipboardContent(text))
+
+    def copy_content(self, content: ClipboardContent) -> None:
+        """One QMimeData item: ``text/plain``, and ``text/markdown`` and ``text/html`` when given (X11
+        offers each as a selection target; Windows and macOS as clipboard formats)."""
+        from PySide6.QtCore import QByteArray, QMimeData
         from PySide6.QtGui import QClipboard, QGuiApplication
 
+        mime = QMimeData()
+        mime.setText(content.text)
+        if content.markdown is not None:
+            mime.setData(MARKDOWN_MIME, QByteArray(content.markdown.encode("utf-8")))
+        if content.html is not None:
+            mime.setHtml(content.html)
         clipboard = QGuiApplication.clipboard()
-        clipboard.setText(text, QClipboard.Mode.Clipboard)
-        if clipboard.text(QClipboard.Mode.Clipboard) != text:
+        clipboard.setMimeData(mime, QClipboard.Mode.Clipboard)  # the clipboard owns it from here
+        if clipboard.text(QClipboard.Mode.Clipboard) != content.text:
             raise ClipboardError("Qt's clipboard did not keep the text")
 
 
