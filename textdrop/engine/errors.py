@@ -105,3 +105,10 @@ class DownloadError(TextdropError):
     """A model download failed: no network, offline mode, a missing file on the hub, or no disk space."""
 
     exit_code = ExitCode.DOWNLOAD
+
+
+class ServerRejectedError(TextdropError):
+    """An inference server refused a request for good (HTTP 400, 404, 413, 422: an unknown model, a page
+    larger than its context); retrying the same request would get the same answer."""
+
+    exit_code = ExitCode.MODEL

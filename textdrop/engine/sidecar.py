@@ -89,7 +89,8 @@ def render(result: OcrResult, fmt: str = "md") -> str:
         fmt: ``"md"``: YAML front matter (``textdrop`` version, ``source``, ``sha256``, ``engine``,
             ``model``, ``pages`` (count), ``created`` (UTC, ISO 8601 to the second, ``Z`` suffix),
             ``seconds`` (rounded to 0.01), and ``fallback`` (``pages``, ``why``) when a VLM failed on
-            some pages and the embedded engine read them) between ``---`` lines, a blank line, then
+            some pages and the embedded engine read them, ``truncated`` (page numbers) when a VLM's answer
+            reached the page's output budget) between ``---`` lines, a blank line, then
             the Markdown.
             ``"txt"``: the plain text only, pages separated by form feeds. ``"json"``: the whole result,
             boxes included, under a ``textdrop`` object holding ``version`` and ``created``.
@@ -120,6 +121,8 @@ def render(result: OcrResult, fmt: str = "md") -> str:
     if result.fallback_pages:
         reasons = dict.fromkeys(page.fallback for page in result.pages if page.fallback)
         front_matter["fallback"] = {"pages": result.fallback_pages, "why": list(reasons)}
+    if result.truncated_pages:  # never a silent cut: the reader learns which pages may be incomplete
+        front_matter["truncated"] = result.truncated_pages
     header = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, width=_YAML_WIDTH)
     return f"---\n{header}---\n\n{result.markdown.rstrip()}".rstrip("\n") + "\n"
 

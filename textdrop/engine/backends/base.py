@@ -8,6 +8,7 @@ OCRmyPDF's ``OcrEngine`` and NormCap's handler chains.)
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import logging
 import threading
@@ -67,6 +68,14 @@ class RecognizeOptions(BaseModel):
     )
 
 
+ABORT_SCOPE: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "textdrop_abort_scope", default=None
+)
+"""An event that stops the pages of one job only: the job queue sets it around a job's recognition (its page
+threads inherit it) and sets the event to cancel the job; :attr:`Engine.aborted` honours it. An engine that
+works on several pages at once (:attr:`Engine.concurrency`) is cancelled this way, one job at a time."""
+
+
 class GenerationAborted(Exception):
     """Raised by :meth:`Engine.recognize_page` when :meth:`Engine.abort` stopped it mid-page."""
 
@@ -76,7 +85,8 @@ class Engine(ABC):
 
     Subclasses set :attr:`name` and :attr:`install_hint`, and implement :meth:`is_available`,
     :meth:`load` and :meth:`recognize_page`. Instances are used from one thread at a time (the job worker
-    owns the engine).
+    owns the engine), except that an engine with :attr:`concurrency` above 1 has :meth:`recognize_page`
+    called from that many threads at once.
     """
 
     name: ClassVar[str]
@@ -89,6 +99,9 @@ class Engine(ABC):
     """Model identifier written to sidecars; ``None`` for engines with one built-in model."""
     page_size: int | None = None
     """Longest side in pixels the engine wants pages at (PDF pages are rendered at it); ``None``: any."""
+    concurrency: int = 1
+    """Pages the engine works on at once: 1 for an in-process runtime; a server backend's slots over all
+    its endpoints. :func:`~textdrop.engine.recognize` and the job queue keep that many pages in flight."""
 
     def __init__(self, model: str | None = None, options: BaseModel | None = None) -> None:
         """Args: ``model``: a model id or path for engines that take one; ``options``: the backend's
@@ -145,8 +158,10 @@ class Engine(ABC):
 
     @property
     def aborted(self) -> bool:
-        """True after :meth:`abort` until :meth:`reset_abort`."""
-        return self._stop.is_set()
+        """True after :meth:`abort` until :meth:`reset_abort`, or once the current job's
+        :data:`ABORT_SCOPE` is set."""
+        scope = ABORT_SCOPE.get()
+        return self._stop.is_set() or (scope is not None and scope.is_set())
 
     def __enter__(self) -> Engine:
         self.load()
