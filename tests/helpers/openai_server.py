@@ -16,6 +16,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -71,6 +72,10 @@ class LoopbackServer:
         self.model, self.context, self.service_time = model, context, service_time
         self.replies: list[Reply] = []
         self.default = Reply()
+        self.answer: Callable[[tuple[int, int]], tuple[str, ...]] | None = None
+        """Chunks to answer for a page of (width, height) pixels, in place of the reply's own."""
+        self.gate: threading.Event | None = None
+        """When set to an event, every streamed answer waits for it (after counting as active)."""
         self.requests: list[dict[str, Any]] = []
         self.peak = 0
         self._active = 0
@@ -149,8 +154,12 @@ def _handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             with server._slots:
                 server._enter()
                 try:
+                    if server.gate is not None:
+                        server.gate.wait(30)
                     if server.service_time:
                         time.sleep(server.service_time)
+                    if server.answer is not None:
+                        reply = Reply(chunks=server.answer(_image_size(body)))
                     self._stream(reply)
                 finally:
                     server._leave()
@@ -183,3 +192,13 @@ def _handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(socket.SHUT_RDWR)
 
     return Handler
+
+
+def _image_size(body: dict[str, Any]) -> tuple[int, int]:
+    """(width, height) in pixels of the PNG data URL in a chat request (from its IHDR chunk)."""
+    import base64
+
+    content = body["messages"][0]["content"]
+    url = next(part["image_url"]["url"] for part in content if part["type"] == "image_url")
+    header = base64.b64decode(url.split(",", 1)[1][:64])
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")

@@ -5,19 +5,25 @@ The one call the CLI, the folder watcher and the desktop app use is :func:`recog
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from textdrop.engine.backends.base import Engine, RecognizeOptions, create_engine
+from textdrop.engine.backends.base import ABORT_SCOPE, Engine, RecognizeOptions, create_engine
 from textdrop.engine.memory import release_memory
 from textdrop.engine.result import OcrResult
 from textdrop.engine.sources import SourceLimits, open_source
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from textdrop.engine.result import PageResult
+    from textdrop.engine.sources import Document
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,9 @@ def recognize(
         limits: file size, pixel and page limits (defaults: :class:`SourceLimits`).
         on_page: called as ``on_page(done, total)`` after each page.
         on_text: streaming engines call it as ``on_text(page_number, text_so_far)`` while they generate
-            (other engines never call it).
+            (other engines never call it). With an engine that reads several pages at once
+            (:attr:`Engine.concurrency`), it is called from the page threads, and ``on_page(done, total)``
+            counts pages as they finish.
 
     Returns:
         The result, pages in document order.
@@ -62,18 +70,16 @@ def recognize(
         backend.load()
         load_seconds = time.perf_counter() - started
         with open_source(source, limits, page_size=backend.page_size) as document:
-            pages = []
-            for number, image in enumerate(document.pages(), start=1):
-                if backend.streams and on_text is not None:
-                    page = backend.recognize_page(image, options, lambda text, n=number: on_text(n, text))
-                else:
-                    page = backend.recognize_page(image, options)
-                page.number = number
-                pages.append(page)
-                del image
-                release_memory()
-                if on_page:
-                    on_page(number, document.page_count)
+            if backend.concurrency > 1:
+                pages = _side_by_side(document, backend, options, on_page, on_text)
+            else:
+                pages = []
+                for number, image in enumerate(document.pages(), start=1):
+                    pages.append(_read_page(backend, image, number, options, on_text))
+                    del image
+                    release_memory()
+                    if on_page:
+                        on_page(number, document.page_count)
     finally:
         if owned:
             backend.close()
@@ -86,3 +92,70 @@ def recognize(
         load_seconds=load_seconds,
         seconds=time.perf_counter() - started,
     )
+
+
+def _read_page(
+    backend: Engine,
+    image: Image.Image,
+    number: int,
+    options: RecognizeOptions,
+    on_text: Callable[[int, str], None] | None,
+) -> PageResult:
+    """One page, numbered ``number``; ``on_text`` gets the page's number with its streamed text."""
+    if backend.streams and on_text is not None:
+        page = backend.recognize_page(image, options, lambda text: on_text(number, text))
+    else:
+        page = backend.recognize_page(image, options)
+    page.number = number
+    return page
+
+
+def _side_by_side(
+    document: Document,
+    backend: Engine,
+    options: RecognizeOptions,
+    on_page: Callable[[int, int], None] | None,
+    on_text: Callable[[int, str], None] | None,
+) -> list[PageResult]:
+    """The document's pages read ``backend.concurrency`` at a time, returned in document order.
+
+    Pages are rendered one at a time as slots free up (at most ``concurrency`` images in memory). When a
+    page fails or ``on_page`` raises (a cancelled job), the pages still in flight are stopped through an
+    :data:`ABORT_SCOPE` event of this call and the error propagates.
+    """
+    stop = threading.Event()
+    scope = (*ABORT_SCOPE.get(), stop)
+    pages: dict[int, PageResult] = {}
+    in_flight: set[concurrent.futures.Future[PageResult]] = set()
+
+    def collect() -> None:
+        """Wait for at least one page in flight; keep the pages that finished."""
+        done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in done:
+            in_flight.discard(future)
+            page = future.result()
+            pages[page.number] = page
+            release_memory()
+            if on_page:
+                on_page(len(pages), document.page_count)
+
+    def run(image: Image.Image, number: int) -> PageResult:
+        ABORT_SCOPE.set(scope)
+        return _read_page(backend, image, number, options, on_text)
+
+    name = f"textdrop-{backend.name}-page"
+    with concurrent.futures.ThreadPoolExecutor(backend.concurrency, thread_name_prefix=name) as pool:
+        try:
+            for number, image in enumerate(document.pages(), start=1):
+                while len(in_flight) >= backend.concurrency:
+                    collect()
+                in_flight.add(pool.submit(contextvars.copy_context().run, run, image, number))
+                del image
+            while in_flight:
+                collect()
+        except BaseException:
+            stop.set()
+            for future in in_flight:
+                future.cancel()
+            raise
+    return [pages[number] for number in sorted(pages)]

@@ -68,12 +68,13 @@ class RecognizeOptions(BaseModel):
     )
 
 
-ABORT_SCOPE: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
-    "textdrop_abort_scope", default=None
+ABORT_SCOPE: contextvars.ContextVar[tuple[threading.Event, ...]] = contextvars.ContextVar(
+    "textdrop_abort_scope", default=()
 )
-"""An event that stops the pages of one job only: the job queue sets it around a job's recognition (its page
-threads inherit it) and sets the event to cancel the job; :attr:`Engine.aborted` honours it. An engine that
-works on several pages at once (:attr:`Engine.concurrency`) is cancelled this way, one job at a time."""
+"""Events that stop the pages of one job only: the job queue sets the job's event around its recognition,
+:func:`~textdrop.engine.recognize` adds one of its own for the pages it runs side by side (page threads run
+in a copy of the context), and :attr:`Engine.aborted` is true once any is set. An engine that works on
+several pages at once (:attr:`Engine.concurrency`) is cancelled this way, one job at a time."""
 
 
 class GenerationAborted(Exception):
@@ -160,8 +161,7 @@ class Engine(ABC):
     def aborted(self) -> bool:
         """True after :meth:`abort` until :meth:`reset_abort`, or once the current job's
         :data:`ABORT_SCOPE` is set."""
-        scope = ABORT_SCOPE.get()
-        return self._stop.is_set() or (scope is not None and scope.is_set())
+        return self._stop.is_set() or any(event.is_set() for event in ABORT_SCOPE.get())
 
     def __enter__(self) -> Engine:
         self.load()
