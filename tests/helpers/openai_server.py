@@ -82,7 +82,7 @@ class LoopbackServer:
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(slots)
         self._dead = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_port}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -115,6 +115,13 @@ class LoopbackServer:
     def _leave(self) -> None:
         with self._lock:
             self._active -= 1
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that closes a kept-alive connection is normal here: not worth a traceback on stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
 
 
 def _event(payload: dict[str, Any] | str) -> bytes:
