@@ -69,14 +69,15 @@ ATTEMPT_TEMPERATURES = (0.1, 0.3, 0.8)
 olmOCR's ``TEMPERATURE_BY_ATTEMPT`` (``olmocr/pipeline.py``: 0.1, 0.1, 0.2, 0.3, 0.5, 0.8, …), three
 attempts instead of eight because a desktop user is waiting."""
 
-TOKENS_PER_CHAR = 0.6
-"""Output tokens per character of page text: BPE vocabularies average 3–4 characters of English per
-token; Markdown markup, numbers and other scripts cost more, so the budget assumes about 1.7."""
+TOKENS_PER_CHAR = 1.0
+"""Output tokens per character the page budget allows: English prose averages 3–4 characters a token, but
+Qwen2-family tokenizers split numbers into single digits, so a dense numeric table costs about one token
+a character; the budget must hold that page whole."""
 
-GLYPH_PIXELS = 6 * 12
-"""The smallest legible glyph cell in pixels at a model's page size (6 px wide, 12 px high: 8 pt at the
-96–150 DPI a 1000–1600 px page corresponds to). A page cannot hold more characters than its area over
-this, which bounds its output budget by the page itself."""
+GLYPH_PIXELS = 5 * 10
+"""The smallest glyph cell in pixels a VLM still reads at its page size (5 px wide, 10 px high). A page
+cannot hold more characters than its area over this, which bounds its output budget by the page itself:
+generous on purpose, since the budget only stops a runaway answer (loops are caught on the stream)."""
 
 TOKENS_BASE = 256
 """Tokens every page may use on top of its text: front matter, table markup, a short page's answer."""

@@ -161,7 +161,10 @@ class Engine(ABC):
     def aborted(self) -> bool:
         """True after :meth:`abort` until :meth:`reset_abort`, or once the current job's
         :data:`ABORT_SCOPE` is set."""
-        return self._stop.is_set() or any(event.is_set() for event in ABORT_SCOPE.get())
+        if self._stop.is_set():
+            return True
+        scope = ABORT_SCOPE.get()  # llama.cpp asks between compute steps: thousands of times a page
+        return bool(scope) and any(event.is_set() for event in scope)
 
     def __enter__(self) -> Engine:
         self.load()
