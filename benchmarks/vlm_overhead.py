@@ -14,7 +14,7 @@ Both generate the same number of tokens (``--tokens``; the tiny models never sto
 direct / textdrop so drift hits both; figures are medians. Goal: ratio <= 1.10 for both backends.
 ``survey s`` is the embedded detector alone on the page: what textdrop paid on every page before
 ``docs/adr/014-vlm-guards-and-server-scale.md``, and now pays only on a page whose pixels are not
-conclusive (``notes`` then says "detector").
+conclusive (a speck of ink on an otherwise empty page).
 
     .venv/bin/python benchmarks/vlm_overhead.py [--runs 7] [--tokens 64] [--image assets/samples/...]
 """

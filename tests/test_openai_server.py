@@ -15,7 +15,7 @@ from tests.helpers.openai_server import PAGE_TEXT, LoopbackServer, Reply
 from textdrop.engine import recognize
 from textdrop.engine.backends.base import RecognizeOptions, create_engine
 from textdrop.engine.backends.openai_api import OpenAIEngine, OpenAIOptions, _retry_after
-from textdrop.engine.errors import ServerRejectedError, TextdropError
+from textdrop.engine.errors import ExtractionError, ServerRejectedError, TextdropError
 from textdrop.engine.vlm import RESTART, prompt_tokens
 
 SAMPLE = Path(__file__).parent.parent / "assets" / "samples" / "tess_phototest.tif"
@@ -155,9 +155,9 @@ def test_json_mode_asks_for_constrained_decoding_and_still_validates(
     sent = server.requests[-1]["response_format"]
     assert sent["type"] == "json_schema" and sent["json_schema"]["schema"] == schema
     server.default = Reply(chunks=('{"total": "twelve"}',))  # a server that ignores the schema
-    page = recognize(SAMPLE, engine=engine, options=options).pages[0]
-    assert page.data is None and any("invalid JSON: total" in note for note in page.notes)
-    assert any("no valid JSON for the schema after 2 attempts" in note for note in page.notes)
+    with pytest.raises(ExtractionError, match="total: 'twelve' is not of type 'number'"):
+        recognize(SAMPLE, engine=engine, options=options)
+    assert len(server.requests) == 3  # the valid page, then the invalid answer and its one retry
 
 
 def _page():

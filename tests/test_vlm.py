@@ -20,7 +20,7 @@ from tests.helpers.fake_vlm import ScriptedVlm
 from textdrop.engine import recognize
 from textdrop.engine.backends import base
 from textdrop.engine.backends.base import RecognizeOptions
-from textdrop.engine.errors import TextdropError
+from textdrop.engine.errors import ExtractionError, TextdropError
 from textdrop.engine.jobs import JobQueue, Priority
 from textdrop.engine.sidecar import read_metadata, write_sidecar
 from textdrop.engine.sources import open_source
@@ -176,12 +176,12 @@ def test_json_mode_extracts_validates_and_retries_once(engine: ScriptedVlm) -> N
     assert ScriptedVlm.calls[0].json_schema == schema  # constrained decoding where the runtime has it
 
 
-def test_json_mode_gives_up_after_one_retry(engine: ScriptedVlm) -> None:
-    ScriptedVlm.scripts = [["not json"], ["still not json"], ["never asked"]]
-    page = recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(mode="json")).pages[0]
+def test_json_mode_gives_up_after_one_retry_with_a_clear_error(engine: ScriptedVlm) -> None:
+    ScriptedVlm.scripts = [["not json"], ["<think>hmm</think>still not json"], ["never asked"]]
+    with pytest.raises(ExtractionError, match=r"no valid JSON .* after 2 attempts") as raised:
+        recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(mode="json"))
     assert len(ScriptedVlm.calls) == 2
-    assert page.data is None and page.markdown == "still not json"
-    assert sum("invalid JSON" in note for note in page.notes) == 2
+    assert "'still not json'" in str(raised.value) and "hmm" not in str(raised.value)
 
 
 def test_text_mode_and_free_prompt(engine: ScriptedVlm) -> None:

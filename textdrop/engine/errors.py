@@ -107,6 +107,12 @@ class DownloadError(TextdropError):
     exit_code = ExitCode.DOWNLOAD
 
 
+class ExtractionError(TextdropError):
+    """JSON mode: the model's answer is still not valid JSON for the schema after the repair and a retry."""
+
+    exit_code = ExitCode.MODEL
+
+
 class ServerRejectedError(TextdropError):
     """An inference server refused a request for good (HTTP 400, 404, 413, 422: an unknown model, a page
     larger than its context); retrying the same request would get the same answer."""

@@ -99,8 +99,9 @@ class Job(concurrent.futures.Future[OcrResult]):
 
     Failures of the job (a :class:`TextdropError` for a bad input or an engine that failed to load, any
     other exception for a bug in a backend) are the Future's exception. Done-callbacks added before the job
-    ends run in the worker thread; one added to a finished job runs at once in the caller's thread, and
-    cancelling runs them in the cancelling thread (standard Future behaviour).
+    ends run in the thread that ran it (the worker, or a lane of a concurrent engine); one added to a
+    finished job runs at once in the caller's thread, and cancelling runs them in the cancelling thread
+    (standard Future behaviour).
 
     Attributes:
         source: the path, bytes or PIL image to recognise.
@@ -309,11 +310,12 @@ class JobQueue:
                 raise here: the job's Future gets the :class:`EngineUnavailableError`.
             options: recognition options (``None``: the queue's).
             limits: source limits (``None``: the queue's).
-            on_page: called as ``on_page(done, total)`` in the worker thread after each page.
-            on_start: called as ``on_start(job)`` in the worker thread when the job begins (the watcher
-                counts attempts there); an exception it raises is logged and ignored.
-            on_text: called as ``on_text(page_number, text_so_far)`` in the worker thread while a
-                streaming engine generates (the desktop shows the text as it comes).
+            on_page: called as ``on_page(done, total)`` in the thread running the job after each page.
+            on_start: called as ``on_start(job)`` in the thread running the job when it begins (the
+                watcher counts attempts there); an exception it raises is logged and ignored.
+            on_text: called as ``on_text(page_number, text_so_far)`` while a streaming engine generates
+                (the desktop shows the text as it comes): in the thread running the job, or in a page
+                thread of a concurrent engine.
 
         Returns:
             The job, a Future of the :class:`OcrResult`.

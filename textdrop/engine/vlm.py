@@ -21,7 +21,8 @@ adds what desktop VLM tools lack (``docs/adr/005-vlm-engines.md``,
 5. **Fallback**: a page the VLM still fails on (a runtime error, an empty answer) is read by the embedded
    engine at the page's original resolution; the page records why in ``PageResult.fallback``.
 6. **Modes**: Markdown (default), plain text, or JSON (key-value extraction: constrained decoding where
-   the runtime offers it, then validated against the user's JSON Schema and retried once when invalid).
+   the runtime offers it, then repaired, validated against the user's JSON Schema and retried once when
+   invalid; still invalid, the page fails with :class:`~textdrop.engine.errors.ExtractionError`).
 7. **Reasoning** (``<think>`` blocks, closed or not) never reaches the result or the streamed text.
 
 Several pages may be read at once (:attr:`~textdrop.engine.backends.base.Engine.concurrency`, server
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from textdrop.engine.backends.base import Engine, GenerationAborted, RecognizeOptions
-from textdrop.engine.errors import ServerRejectedError, TextdropError
+from textdrop.engine.errors import ExtractionError, ServerRejectedError, TextdropError
 from textdrop.engine.postprocess import (
     RepetitionDetector,
     clean,
@@ -307,6 +308,7 @@ class VlmEngine(Engine):
 
         Raises:
             GenerationAborted: :meth:`abort` was called; the engine stays loaded.
+            ExtractionError: JSON mode, and the answer is not valid JSON for the schema after a retry.
             TextdropError: every attempt failed and ``options.fallback`` is off.
         """
         self.load()
@@ -401,10 +403,11 @@ class VlmEngine(Engine):
                 return self._page(page, "", started, notes=notes, data=data, truncated=truncated)
             notes.append(f"invalid JSON: {problem}")
             if json_retried:
-                notes.append("the answer is kept as text: no valid JSON for the schema after 2 attempts")
-                log.warning("%s: %s (%s)", self.name, notes[-1], problem)
-                text = strip_reasoning(raw).strip()
-                return self._page(page, text, started, notes=notes, mode="text", truncated=truncated)
+                answer = " ".join(strip_reasoning(raw).split())
+                raise ExtractionError(
+                    f"{self.model} gave no valid JSON for the page after 2 attempts ({problem}); its answer "
+                    f"began: {answer[:120]!r}. Choose an instruction-following model, or loosen the schema."
+                )
             json_retried = True  # one retry, at the next temperature
         return self._fall_back(original, options, started, notes)
 
