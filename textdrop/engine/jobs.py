@@ -217,7 +217,9 @@ class JobQueue:
         self._limits = limits
         self._preload = preload
         self.name = name
-        self._cond = threading.Condition()  # guards the heap, _current, _thread and each job's _queued
+        self._cond = (
+            threading.Condition()
+        )  # guards the heap, _running, _lane_count, _thread and each job's _queued
         self._heap: list[tuple[int, int, Job | None]] = []
         self._sequence = itertools.count()
         self._stop_event = threading.Event()

@@ -61,7 +61,10 @@ class RecognizeOptions(BaseModel):
         None, description="JSON mode: a JSON Schema the extracted object must be valid against."
     )
     max_tokens: int | None = Field(
-        None, ge=16, le=32768, description="VLM engines: output-token cap per page (default: scaled to it)."
+        None,
+        ge=16,
+        le=32768,
+        description="VLM engines: output-token budget per page (default: the context and the page).",
     )
     fallback: bool = Field(
         True, description="VLM engines: read a page with the embedded engine when the VLM fails on it."
