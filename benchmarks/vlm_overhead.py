@@ -7,13 +7,14 @@ model given with ``--llama-model`` / ``--mlx-model``):
   ``create_chat_completion`` with the image as a PNG data URL (``MTMDChatHandler``), or mlx-vlm's
   ``stream_generate``; the image is the page already resized to the model's page size.
 - **textdrop**: ``textdrop.engine.recognize(path)`` on the same scan file: decoding, page preparation,
-  the embedded detector's blank-page check and token cap, the streamed generation watched for loops,
-  post-processing.
+  the blank-page check from pixels (the embedded detector only for a page with a speck of ink), the
+  output budget, the streamed generation watched for loops, post-processing.
 
 Both generate the same number of tokens (``--tokens``; the tiny models never stop early). Runs alternate
 direct / textdrop so drift hits both; figures are medians. Goal: ratio <= 1.10 for both backends.
-``survey s`` is the embedded detector alone on the page (it runs beside the VLM inside textdrop, so on a
-machine whose CPU the VLM also uses it costs CPU time rather than its full wall time).
+``survey s`` is the embedded detector alone on the page: what textdrop paid on every page before
+``docs/adr/014-vlm-guards-and-server-scale.md``, and now pays only on a page whose pixels are not
+conclusive (a speck of ink on an otherwise empty page).
 
     .venv/bin/python benchmarks/vlm_overhead.py [--runs 7] [--tokens 64] [--image assets/samples/...]
 """
@@ -88,7 +89,7 @@ def measure(backend: str, model: str, image: Path, runs: int, tokens: int) -> di
             started = time.perf_counter()
             result = recognize(image, engine=engine, options=options)
             textdrop_times.append(time.perf_counter() - started)
-            notes.update(note for p in result.pages for note in p.notes if "cap" not in note)
+            notes.update(note for p in result.pages for note in p.notes if "budget" not in note)
             notes.update(p.fallback for p in result.pages if p.fallback)
     finally:
         engine.close()

@@ -591,8 +591,8 @@ LOOPS = {
         None,
     ),
     "0.0.0. over 200 characters": ("Value: " + "0." * 100, "0."),
-    "table row fifteen times": ("| Item | Qty | Price |\n|---|---|---|\n" + ROW * 15, ROW),
-    "short table row fifteen times": ("| a | b |\n|---|---|\n" + "| | |\n" * 15, "| | |\n"),
+    "table row past the lines a page holds": ("| Item | Qty | Price |\n|---|---|---|\n" + ROW * 170, ROW),
+    "empty table row past the lines a page holds": ("| a | b |\n|---|---|\n" + "| | |\n" * 170, "| | |\n"),
     "word fifty times": ("Result: " + "hello " * 50, "hello "),
     "short word fifty times": ("Result: " + "ok " * 50, "ok "),
     "leader dots far too long": ("Total " + "." * 700, "."),
@@ -614,6 +614,11 @@ LEGITIMATE = {
     "list of 20 similar items": "".join(f"- Item number {i}\n" for i in range(1, 21)),
     "form fields": "Name: " + "_" * 300 + "\nDate: " + "_" * 300 + "\n",
     "row of 25 zero cells": "| " + " | ".join(["0.00"] * 25) + " |\n",
+    "table with 40 empty rows": "| Date | Item | Amount |\n|---|---|---|\n" + "| | | |\n" * 40,
+    "checkbox list": "Checklist\n\n" + "- [ ] \n" * 30 + "- [x] Done\n",
+    "repeated form lines": "Attendees\n\n" + "Name: ____________ Signature: ____________\n" * 25,
+    "dotted leader lines": "Notes\n" + ("." * 80 + "\n") * 40,
+    "long numeric table": "| Q1 | Q2 | Q3 |\n|---|---|---|\n" + "| 0.00 | 0.00 | 0.00 |\n" * 60,
     "a real page": recorded("deepseek_ocr_title.md") + recorded("olmocr_edgar.md"),
 }
 
@@ -653,10 +658,10 @@ def test_detection_fires_as_soon_as_the_tenth_copy_is_complete() -> None:
 
 def test_looping_is_sticky_and_a_whole_text_can_be_fed_at_once() -> None:
     detector = RepetitionDetector()
-    assert detector.feed("Header\n" + ROW * 20)
+    assert detector.feed("Header\n" + ROW * 170)
     assert detector.feed("completely different text")
     assert detector.looping
-    assert ("Header\n" + ROW * 20)[: detector.keep_chars] == "Header\n" + ROW
+    assert ("Header\n" + ROW * 170)[: detector.keep_chars] == "Header\n" + ROW
 
 
 def test_keep_chars_counts_from_the_start_of_a_long_stream() -> None:

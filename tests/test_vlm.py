@@ -20,11 +20,11 @@ from tests.helpers.fake_vlm import ScriptedVlm
 from textdrop.engine import recognize
 from textdrop.engine.backends import base
 from textdrop.engine.backends.base import RecognizeOptions
-from textdrop.engine.errors import TextdropError
+from textdrop.engine.errors import ExtractionError, TextdropError
 from textdrop.engine.jobs import JobQueue, Priority
 from textdrop.engine.sidecar import read_metadata, write_sidecar
 from textdrop.engine.sources import open_source
-from textdrop.engine.vlm import ATTEMPT_TEMPERATURES, TOKENS_BASE, TOKENS_MAX, prepare_page, token_cap
+from textdrop.engine.vlm import ATTEMPT_TEMPERATURES, TOKENS_BASE, output_budget, prepare_page
 
 SAMPLES = Path(__file__).parent.parent / "assets" / "samples"
 PHOTOTEST = SAMPLES / "tess_phototest.tif"  # 640x480, eight lines of 12 pt text
@@ -79,65 +79,89 @@ def test_loop_is_cut_and_retried_hotter(engine: ScriptedVlm) -> None:
     assert any("looped" in note for note in page.notes)
 
 
-def test_page_that_keeps_looping_falls_back_to_the_embedded_engine(
+def test_page_that_keeps_looping_keeps_the_text_before_the_loop(engine: ScriptedVlm) -> None:
+    lead = ["Invoice 42\n\n", "Delivered to Main Street.\n\n"]
+    ScriptedVlm.scripts = [lead + list(LOOP) for _ in ATTEMPT_TEMPERATURES]
+    page = recognize(PHOTOTEST, engine=engine).pages[0]
+    assert [c.temperature for c in ScriptedVlm.calls] == list(ATTEMPT_TEMPERATURES)
+    assert page.fallback is None and "kept the text up to where the loop began" in page.notes
+    assert page.markdown.startswith("Invoice 42\n\nDelivered to Main Street.")
+    assert page.markdown.count("The same sentence again.") == 1
+
+
+def test_runtime_error_falls_back_at_the_original_resolution_and_no_fallback_raises(
     engine: ScriptedVlm, tmp_path: Path
 ) -> None:
-    ScriptedVlm.scripts = [list(LOOP) for _ in ATTEMPT_TEMPERATURES]
+    ScriptedVlm.scripts = [["partial ", RuntimeError("decode failed")] for _ in ATTEMPT_TEMPERATURES]
     result = recognize(PHOTOTEST, engine=engine)
     page = result.pages[0]
-    assert [c.temperature for c in ScriptedVlm.calls] == list(ATTEMPT_TEMPERATURES)
-    assert page.fallback is not None and page.fallback.startswith("rapid: ")
+    assert (
+        page.fallback is not None and page.fallback.startswith("rapid: ") and "decode failed" in page.fallback
+    )
     assert "quick brown dog" in page.text  # really read by the embedded engine
+    assert (page.width, page.height) == (640, 480)  # the scan as it is, not the VLM's 1024 px page
     source = tmp_path / "scan.tif"
     source.write_bytes(PHOTOTEST.read_bytes())
     meta = read_metadata(write_sidecar(result, source, "md"))
-    assert meta is not None
-    assert meta["engine"] == "scripted" and meta["fallback"]["pages"] == [1]
-    assert "looped" in meta["fallback"]["why"][0]
-
-
-def test_runtime_error_falls_back_and_no_fallback_raises(engine: ScriptedVlm) -> None:
-    ScriptedVlm.scripts = [["partial ", RuntimeError("decode failed")] for _ in ATTEMPT_TEMPERATURES]
-    page = recognize(PHOTOTEST, engine=engine).pages[0]
-    assert page.fallback is not None and "decode failed" in page.fallback
+    assert meta is not None and meta["engine"] == "scripted" and meta["fallback"]["pages"] == [1]
     ScriptedVlm.scripts = [[RuntimeError("decode failed")] for _ in ATTEMPT_TEMPERATURES]
     with pytest.raises(TextdropError, match="could not read a page"):
         recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(fallback=False))
 
 
-def test_blank_page_keeps_no_vlm_text(engine: ScriptedVlm) -> None:
-    ScriptedVlm.scripts = [_words(100)]
-    ScriptedVlm.chunk_delay = 0.05  # 5 s: the survey of the page ends while the VLM is still talking
+def test_blank_page_is_told_from_its_pixels_without_the_vlm_or_the_detector(
+    engine: ScriptedVlm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    surveys: list[object] = []
+    monkeypatch.setattr(engine._embedded, "detect_lines", lambda image: surveys.append(image) or [])
+    ScriptedVlm.scripts = [["Invented."]]
     page = recognize(Image.new("RGB", (800, 1000), "white"), engine=engine).pages[0]
-    assert page.markdown == "" and page.text == "" and any("blank" in note for note in page.notes)
-    assert ScriptedVlm.calls[0].closed and ScriptedVlm.calls[0].chunks_sent < 50, "the generation ran on"
-    assert len(ScriptedVlm.calls) == 1 and page.fallback is None
+    assert page.markdown == "" and page.text == "" and any("no ink" in note for note in page.notes)
+    assert ScriptedVlm.calls == [] and surveys == []  # neither the VLM nor the detector ran
 
 
-def test_blank_page_answer_is_dropped_even_when_it_comes_first(engine: ScriptedVlm) -> None:
-    ScriptedVlm.scripts = [["Invented."]]  # done long before the detector has looked at the page
-    page = recognize(Image.new("RGB", (2000, 2000), "white"), engine=engine).pages[0]
-    assert page.markdown == "" and any("blank" in note for note in page.notes)
+def test_a_speckled_blank_scan_is_surveyed_and_its_answer_dropped(engine: ScriptedVlm) -> None:
+    scan = Image.new("RGB", (800, 1000), "white")
+    for x, y in ((100, 100), (400, 620), (700, 900)):
+        scan.putpixel((x, y), (0, 0, 0))  # dust: some ink, no text
+    ScriptedVlm.scripts = [["Invented."]]
+    page = recognize(scan, engine=engine).pages[0]
+    assert page.markdown == "" and any("detector found no text" in note for note in page.notes)
+    assert ScriptedVlm.calls == []
+
+
+def test_a_page_with_text_goes_to_the_vlm_without_a_survey(
+    engine: ScriptedVlm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine._embedded, "detect_lines", lambda image: pytest.fail("surveyed a text page"))
+    page = recognize(Image.open(SAMPLES / "sroie_058.jpg"), engine=engine).pages[0]
+    assert page.markdown.startswith("# Invoice") and len(ScriptedVlm.calls) == 1
 
 
 def _words(count: int) -> list[str]:
     return [f"w{i} " for i in range(count)]  # no loop: every chunk differs
 
 
-def _cap_note(notes: list[str]) -> int:
-    return next(int(note.split()[-2]) for note in notes if "cap of" in note)
+def test_budget_comes_from_the_context_and_the_page() -> None:
+    prompt = "Read the page."
+    roomy, tight = output_budget(32768, (1024, 1024), prompt), output_budget(4096, (1024, 1024), prompt)
+    assert tight < roomy and tight == 4096 - (1024 * 1024 // 784 + len(prompt) // 3 + 64)
+    assert output_budget(32768, (300, 200), prompt) < roomy  # a small page holds less text
+    assert output_budget(1500, (1024, 1024), prompt) == TOKENS_BASE  # never below the floor
 
 
-def test_token_cap_scales_with_the_text_on_the_page(engine: ScriptedVlm) -> None:
-    ScriptedVlm.scripts = [_words(TOKENS_MAX), _words(TOKENS_MAX), _words(TOKENS_MAX)]
-    sparse = recognize(PHOTOTEST, engine=engine).pages[0]
-    dense = recognize(Image.open(SAMPLES / "tess_8087_054_3B.tif"), engine=engine).pages[0]  # a book page
-    sparse_cap, dense_cap = _cap_note(sparse.notes), _cap_note(dense.notes)
-    assert TOKENS_BASE < sparse_cap < dense_cap < TOKENS_MAX
-    assert [len(p.markdown.split()) for p in (sparse, dense)] == [sparse_cap, dense_cap]
-    given = recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(max_tokens=77)).pages[0]
-    assert ScriptedVlm.calls[-1].chunks_sent == 77 and _cap_note(given.notes) == 77
-    assert token_cap([]) == TOKENS_BASE and token_cap([(10_000, 10)] * 100) == TOKENS_MAX
+def test_a_page_that_reaches_its_budget_is_marked_in_the_front_matter(
+    engine: ScriptedVlm, tmp_path: Path
+) -> None:
+    ScriptedVlm.scripts = [_words(500)]
+    result = recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(max_tokens=77))
+    page = result.pages[0]
+    assert ScriptedVlm.calls[0].chunks_sent == 77 and page.truncated
+    assert any("budget of 77 tokens" in note for note in page.notes)
+    source = tmp_path / "scan.tif"
+    source.write_bytes(PHOTOTEST.read_bytes())
+    meta = read_metadata(write_sidecar(result, source, "md"))
+    assert meta is not None and meta["truncated"] == [1]
 
 
 def test_json_mode_extracts_validates_and_retries_once(engine: ScriptedVlm) -> None:
@@ -149,14 +173,15 @@ def test_json_mode_extracts_validates_and_retries_once(engine: ScriptedVlm) -> N
     assert json.loads(page.markdown.removeprefix("```json\n").removesuffix("\n```")) == {"total": 12.5}
     assert len(ScriptedVlm.calls) == 2 and any("invalid JSON" in note for note in page.notes)
     assert "total" in ScriptedVlm.calls[0].prompt
+    assert ScriptedVlm.calls[0].json_schema == schema  # constrained decoding where the runtime has it
 
 
-def test_json_mode_gives_up_after_one_retry(engine: ScriptedVlm) -> None:
-    ScriptedVlm.scripts = [["not json"], ["still not json"], ["never asked"]]
-    page = recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(mode="json")).pages[0]
+def test_json_mode_gives_up_after_one_retry_with_a_clear_error(engine: ScriptedVlm) -> None:
+    ScriptedVlm.scripts = [["not json"], ["<think>hmm</think>still not json"], ["never asked"]]
+    with pytest.raises(ExtractionError, match=r"no valid JSON .* after 2 attempts") as raised:
+        recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(mode="json"))
     assert len(ScriptedVlm.calls) == 2
-    assert page.data is None and page.markdown == "still not json"
-    assert sum("invalid JSON" in note for note in page.notes) == 2
+    assert "'still not json'" in str(raised.value) and "hmm" not in str(raised.value)
 
 
 def test_text_mode_and_free_prompt(engine: ScriptedVlm) -> None:

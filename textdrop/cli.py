@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     vlm.add_argument("--prompt", help="a free prompt instead of the model's own")
     vlm.add_argument("--fields", help="JSON mode: comma-separated keys to extract, e.g. total,date,vendor")
     vlm.add_argument("--schema", type=Path, help="JSON mode: a JSON Schema file the answer must satisfy")
-    vlm.add_argument("--max-tokens", type=int, help="output-token cap per page (default: scaled to the page)")
+    vlm.add_argument("--max-tokens", type=int, help="output-token budget per page (default: the context)")
     vlm.add_argument(
         "--no-fallback", action="store_true", help="fail a page the VLM cannot read instead of using rapid"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textdrop.engine.vlm import Stream, VlmEngine
 
@@ -28,6 +28,7 @@ class Call:
     max_tokens: int
     temperature: float
     size: tuple[int, int]
+    json_schema: dict[str, Any] | None = None
     chunks_sent: int = 0
     closed: bool = False
 
@@ -57,8 +58,16 @@ class ScriptedVlm(VlmEngine):
         self.family = "generic"
         self.page_size = 1024
 
-    def _generate(self, image: Image.Image, prompt: str, *, max_tokens: int, temperature: float) -> Stream:
-        call = Call(prompt, max_tokens, temperature, image.size)
+    def _generate(
+        self,
+        image: Image.Image,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Stream:
+        call = Call(prompt, max_tokens, temperature, image.size, json_schema)
         type(self).calls.append(call)
         script = type(self).scripts.pop(0) if type(self).scripts else list(DEFAULT_ANSWER)
         try:

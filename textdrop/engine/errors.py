@@ -114,3 +114,16 @@ class DownloadError(TextdropError):
     """A model download failed: no network, offline mode, a missing file on the hub, or no disk space."""
 
     exit_code = ExitCode.DOWNLOAD
+
+
+class ExtractionError(TextdropError):
+    """JSON mode: the model's answer is still not valid JSON for the schema after the repair and a retry."""
+
+    exit_code = ExitCode.MODEL
+
+
+class ServerRejectedError(TextdropError):
+    """An inference server refused a request for good (HTTP 400, 404, 413, 422: an unknown model, a page
+    larger than its context); retrying the same request would get the same answer."""
+
+    exit_code = ExitCode.MODEL

@@ -1,14 +1,20 @@
 """The single job queue: one worker thread owns the loaded engines and runs recognition jobs by priority.
 
 Everything that recognises more than one thing goes through a :class:`JobQueue`: the ``textdrop ocr``
-batch, the folder watcher and the desktop app. One worker thread loads the engine once, runs one job at a
-time and is the only thread that ever touches an engine (``load``, ``recognize_page``, ``close``), so a
-VLM's memory is held once and never used from two threads. Jobs are :class:`concurrent.futures.Future`
-objects: the caller waits on them, adds done-callbacks (which run in the worker thread) or cancels them.
+batch, the folder watcher and the desktop app. One worker thread loads the engine once and closes it; for
+an in-process engine (:attr:`Engine.concurrency` 1) it runs one job at a time and is the only thread that
+ever touches the engine, so a VLM's memory is held once and never used from two threads. An engine that
+works on several pages at once (a server backend: ``concurrency`` pages in flight per endpoint) gets that
+many *lanes*: the worker still takes jobs in priority order, one whenever a lane is free, and runs each in
+a lane thread, where :func:`~textdrop.engine.recognize` keeps the pages of one document in flight side by
+side (``docs/adr/014-vlm-guards-and-server-scale.md``). Jobs are :class:`concurrent.futures.Future`
+objects: the caller waits on them, adds done-callbacks (which run in the thread that ran the job: the
+worker, or a lane) or cancels them.
 
 Ordering: an :attr:`Priority.INTERACTIVE` job (a user waits for it: a capture, a drop) runs before any
-queued :attr:`Priority.BACKGROUND` job (a folder backlog, a batch); jobs of one priority run in submission
-order. Cancelling a running job stops a streaming (VLM) engine mid-page through :meth:`Engine.abort`; other
+queued :attr:`Priority.BACKGROUND` job (a folder backlog, a batch); jobs of one priority start in
+submission order. Cancelling a running job stops a streaming (VLM) engine mid-page (the job's own
+:data:`~textdrop.engine.backends.base.ABORT_SCOPE`, so other jobs in flight on the same engine go on); other
 engines finish the page and stop at the page boundary.
 
 Typical use::
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import contextvars
 import copy
 import heapq
 import itertools
@@ -41,7 +48,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeAlias
 
 from textdrop.engine import recognize
-from textdrop.engine.backends.base import Engine, RecognizeOptions, create_engine, resolve_engine_name
+from textdrop.engine.backends.base import (
+    ABORT_SCOPE,
+    Engine,
+    RecognizeOptions,
+    create_engine,
+    resolve_engine_name,
+)
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -86,8 +99,9 @@ class Job(concurrent.futures.Future[OcrResult]):
 
     Failures of the job (a :class:`TextdropError` for a bad input or an engine that failed to load, any
     other exception for a bug in a backend) are the Future's exception. Done-callbacks added before the job
-    ends run in the worker thread; one added to a finished job runs at once in the caller's thread, and
-    cancelling runs them in the cancelling thread (standard Future behaviour).
+    ends run in the thread that ran it (the worker, or a lane of a concurrent engine); one added to a
+    finished job runs at once in the caller's thread, and cancelling runs them in the cancelling thread
+    (standard Future behaviour).
 
     Attributes:
         source: the path, bytes or PIL image to recognise.
@@ -133,6 +147,7 @@ class Job(concurrent.futures.Future[OcrResult]):
         self._error = error  # the engine name failed to resolve at submit; the worker reports it in order
         self._queued = False  # in the queue's heap; guarded by the queue's lock
         self._active = False  # the worker is running it
+        self._abort = threading.Event()  # stops this job's pages only (ABORT_SCOPE)
 
     def cancel(self) -> bool:
         """Cancel the job.
@@ -202,12 +217,16 @@ class JobQueue:
         self._limits = limits
         self._preload = preload
         self.name = name
-        self._cond = threading.Condition()  # guards the heap, _current, _thread and each job's _queued
+        self._cond = (
+            threading.Condition()
+        )  # guards the heap, _running, _lane_count, _thread and each job's _queued
         self._heap: list[tuple[int, int, Job | None]] = []
         self._sequence = itertools.count()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
-        self._current: Job | None = None
+        self._running: set[Job] = set()  # taken from the heap and not finished (guarded by _cond)
+        self._lanes: concurrent.futures.ThreadPoolExecutor | None = None  # for concurrent engines
+        self._lane_count = 1  # jobs that may run at once (the lanes' size once there are lanes)
         # Only the worker touches these:
         self._ready: set[str] = set()  # engines loaded
         self._load_errors: dict[str, Exception] = {}
@@ -240,8 +259,15 @@ class JobQueue:
 
     @property
     def busy(self) -> bool:
-        """True while the worker runs a job."""
-        return self._current is not None
+        """True while a job runs."""
+        return bool(self._running)
+
+    @property
+    def concurrency(self) -> int:
+        """Jobs that may run at once: the default engine's :attr:`Engine.concurrency` (1 in process)."""
+        return (
+            max(1, self._engines[self._engine_name].concurrency) if self._engine_name in self._engines else 1
+        )
 
     @property
     def alive(self) -> bool:
@@ -293,11 +319,12 @@ class JobQueue:
                 raise here: the job's Future gets the :class:`EngineUnavailableError`.
             options: recognition options (``None``: the queue's).
             limits: source limits (``None``: the queue's).
-            on_page: called as ``on_page(done, total)`` in the worker thread after each page.
-            on_start: called as ``on_start(job)`` in the worker thread when the job begins (the watcher
-                counts attempts there); an exception it raises is logged and ignored.
-            on_text: called as ``on_text(page_number, text_so_far)`` in the worker thread while a
-                streaming engine generates (the desktop shows the text as it comes).
+            on_page: called as ``on_page(done, total)`` in the thread running the job after each page.
+            on_start: called as ``on_start(job)`` in the thread running the job when it begins (the
+                watcher counts attempts there); an exception it raises is logged and ignored.
+            on_text: called as ``on_text(page_number, text_so_far)`` while a streaming engine generates
+                (the desktop shows the text as it comes): in the thread running the job, or in a page
+                thread of a concurrent engine.
 
         Returns:
             The job, a Future of the :class:`OcrResult`.
@@ -378,11 +405,11 @@ class JobQueue:
                     self._cond.notify()
                 log.debug("%s: stopping (%d queued, cancel_pending=%s)", self.name, len(self), cancel_pending)
             pending = self._take_queued() if cancel_pending else []
-            running = self._current if cancel_running else None
+            running = list(self._running) if cancel_running else []
             thread = self._thread
         _cancel_taken(pending)
-        if running is not None:
-            running.cancel()
+        for job in running:
+            job.cancel()
         if thread is None:  # never started: no engine was ever loaded
             _cancel_future(self._loaded)
             return True
@@ -395,14 +422,14 @@ class JobQueue:
             return self._closed_cleanly
         with self._cond:
             pending = self._take_queued()
-            running = self._current
+            running = list(self._running)
         _cancel_taken(pending)
-        if running is not None:
-            running.cancel()
+        for job in running:
+            job.cancel()
         log.warning(
             "%s: still busy with %s after %.1f s; cancelled it at its next page",
             self.name,
-            running.label if running is not None else "closing its engines",
+            ", ".join(job.label for job in running) or "closing its engines",
             grace,
         )
         return False
@@ -431,11 +458,12 @@ class JobQueue:
         log.debug("cancelled queued job %s", job.label)
 
     def _interrupt(self, job: Job) -> None:
-        """Ask the engine running ``job`` (if it is running) to stop mid-page."""
+        """Ask the engine running ``job`` (if it is running) to stop its pages mid-page."""
+        job._abort.set()  # the job's own pages, whichever threads run them
         if job._active:
             engine = self._engines.get(job.engine)
-            if engine is not None:
-                engine.abort()
+            if engine is not None and engine.concurrency == 1:
+                engine.abort()  # an engine that ignores ABORT_SCOPE still stops (it runs this job only)
 
     # -- worker ------------------------------------------------------------------------------------
 
@@ -447,8 +475,14 @@ class JobQueue:
                 with contextlib.suppress(Exception):
                     self._engine_for(self._engine_name)
             while (job := self._next()) is not None:
-                self._execute(job)
+                lanes = self._lanes_for(job)
+                if lanes is None:
+                    self._execute(job)
+                else:
+                    lanes.submit(self._execute, job)
         finally:
+            if self._lanes is not None:
+                self._lanes.shutdown(wait=True)  # the jobs in flight end before their engine closes
             with self._cond:
                 self._stop_event.set()  # also when something escaped: no more intake
                 pending = self._take_queued()
@@ -458,20 +492,41 @@ class JobQueue:
             log.debug("%s: worker ended", self.name)
 
     def _next(self) -> Job | None:
-        """Block until a job (or the stop sentinel: ``None``) is at the head of the heap, and pop it."""
+        """Block until a job (or the stop sentinel: ``None``) is at the head of the heap and, for a job,
+        fewer than :attr:`_lane_count` jobs run; pop it. Waiting for a free lane before popping keeps the
+        order: an interactive job submitted meanwhile is the next one to start."""
         with self._cond:
-            while not self._heap:
+            while not self._heap or (self._heap[0][2] is not None and len(self._running) >= self._lane_count):
                 self._cond.wait()
             *_, job = heapq.heappop(self._heap)
             if job is not None:
                 job._queued = False
-                self._current = job
+                self._running.add(job)
             return job
+
+    def _lanes_for(self, job: Job) -> concurrent.futures.ThreadPoolExecutor | None:
+        """The lanes to run ``job`` in when its engine works on several pages at once, else ``None`` (the
+        worker runs it: also when the engine fails to load, which :meth:`_execute` then reports)."""
+        if job._error is not None or job.engine in self._load_errors or job.cancelled():
+            return None
+        try:
+            engine = self._engine_for(job.engine)
+        except Exception:
+            return None
+        if engine.concurrency <= 1:
+            return None
+        if self._lanes is None:
+            self._lanes = concurrent.futures.ThreadPoolExecutor(
+                engine.concurrency, thread_name_prefix=f"{self.name}-lane"
+            )
+            with self._cond:
+                self._lane_count = engine.concurrency
+        return self._lanes
 
     def _execute(self, job: Job) -> None:
         if job.cancelled():  # cancelled between leaving the heap and now: the worker notifies
             job.set_running_or_notify_cancel()
-            self._current = None
+            self._done_with(job)
             log.debug("skipped cancelled job %s", job.label)
             return
         job._active = True
@@ -490,13 +545,8 @@ class JobQueue:
                 engine = self._engine_for(job.engine)
                 if job.cancelled():
                     raise JobCancelled(job.label)
-                result = recognize(
-                    job.source,
-                    engine=engine,
-                    options=self._options if job.options is None else job.options,
-                    limits=self._limits if job.limits is None else job.limits,
-                    on_page=lambda done, total: _page_done(job, done, total),
-                    on_text=job.on_text,
+                result = contextvars.copy_context().run(
+                    _recognize_job, job, engine, self._options, self._limits
                 )
             except BaseException as exc:  # every failure goes to the Future; the worker keeps going
                 error = exc
@@ -506,7 +556,7 @@ class JobQueue:
                 log.debug("job %s: cancelled after %.2f s", job.label, seconds)
                 return
             job._active = False
-            self._current = None
+            self._done_with(job)
             if error is None:
                 log.debug("job %s: done in %.2f s", job.label, seconds)
                 job.set_result(result)  # type: ignore[arg-type]
@@ -515,9 +565,16 @@ class JobQueue:
                 job.set_exception(error)
         finally:
             job._active = False
-            self._current = None
+            self._done_with(job)
         if error is not None and not isinstance(error, Exception):
             raise error  # KeyboardInterrupt, SystemExit: reported to the job, then end the worker
+
+    def _done_with(self, job: Job) -> None:
+        """``job`` no longer runs: its lane is free for the next job."""
+        with self._cond:
+            if job in self._running:
+                self._running.discard(job)
+                self._cond.notify_all()
 
     def _engine_for(self, name: str) -> Engine:
         """The loaded engine ``name``, created and loaded on first use (worker thread only).
@@ -575,6 +632,21 @@ def _wait_native_exit(thread: threading.Thread) -> None:
     deadline = time.monotonic() + NATIVE_EXIT_WAIT
     while os.path.exists(task) and time.monotonic() < deadline:
         time.sleep(0.005)
+
+
+def _recognize_job(
+    job: Job, engine: Engine, options: RecognizeOptions | None, limits: SourceLimits | None
+) -> OcrResult:
+    """``recognize`` for ``job``, inside a copied context whose :data:`ABORT_SCOPE` is the job's own."""
+    ABORT_SCOPE.set((*ABORT_SCOPE.get(), job._abort))
+    return recognize(
+        job.source,
+        engine=engine,
+        options=options if job.options is None else job.options,
+        limits=limits if job.limits is None else job.limits,
+        on_page=lambda done, total: _page_done(job, done, total),
+        on_text=job.on_text,
+    )
 
 
 def _page_done(job: Job, done: int, total: int) -> None:

@@ -94,11 +94,26 @@ def _strip_model_tokens(text: str) -> str:
     while text.rstrip().endswith("</s>") and text.count("</s>") > text.count("<s>"):  # Llama/Mistral EOS
         text = _TRAILING_SPECIAL.sub("", text.rstrip()[: -len("</s>")])
     text = text.replace("<|grounding|>", "")
+    return strip_reasoning(text)
+
+
+def strip_reasoning(text: str, *, streaming: bool = False) -> str:
+    """``text`` without reasoning (Qwen3-style ``<think>`` blocks), closed or not.
+
+    Closed blocks are removed; after a lone ``</think>`` (the chat template opened the block in the prompt)
+    only what follows it is kept; an unterminated ``<think>`` (reasoning cut off, or still streaming) is
+    cut with everything after it. ``streaming``: ``text`` may end inside the tag itself (``<thi``), which
+    is cut too.
+    """
     text = _THINK.sub("", text)
     if "</think>" in text:  # the chat template opened the block in the prompt: the answer follows its end
-        text = text.split("</think>", 1)[1]
+        text = text.split("</think>", 1)[1].lstrip()
     if "<think>" in text:  # reasoning cut off before the answer began
         text = text.split("<think>", 1)[0]
+    if streaming:
+        for size in range(min(len(text), len("<think>") - 1), 0, -1):
+            if text.endswith("<think>"[:size]):
+                return text[:-size]
     return text
 
 
@@ -1093,7 +1108,24 @@ LINE_REPEATS = 15
 long or short the line: it catches repeated paragraphs longer than :data:`MAX_PERIOD` and fires on a table
 row repeated 15 times even when the row is too short for :data:`MIN_LOOP_CHARS`."""
 
+MAX_LINES = 160
+"""Lines a page has room for at most (a 1288 px page at 8 px a line), the default limit of repeated
+structure; :class:`~textdrop.engine.vlm.VlmEngine` passes the prepared page's own figure."""
+
 FILL_CHARS = frozenset(".-_=*~·…|:+ \t–—")
+_CHECKBOXES = "[]()xX✓✔☐☑☒□■○●◯"
+
+
+def _is_structure(line: str) -> bool:
+    """True for a line that is mostly not words: table rows of empty cells or numbers, checkboxes, form
+    lines, leaders: letters make up less than half of its visible characters, or it has at most two words
+    (``Name: ________``, ``- [ ] Yes``)."""
+    visible = [c for c in line if not c.isspace() and c not in FILL_CHARS and c not in _CHECKBOXES]
+    letters = sum(c.isalpha() for c in visible)
+    words = sum(any(c.isalpha() for c in word) for word in line.split())
+    return letters * 2 < len(visible) or words <= 2
+
+
 _PROBE = 16  # length of the suffix searched for earlier in the tail to find candidate periods
 _MAX_LINE = 4096  # longest line kept for the line rule (longer lines are compared by their first 4096 chars)
 
@@ -1107,6 +1139,12 @@ class RepetitionDetector:
       ``min_repeats`` times and over at least ``min_chars`` characters, or at least ``many_repeats``
       times; units made only of fill characters must cover ``fill_chars`` characters;
     * line rule: the same non-blank line ``line_repeats`` times in a row.
+
+    Repeated *structure* is not a loop until it outgrows the page: a line that is mostly not words
+    (:func:`_is_structure`: an empty table row ``| | | |``, a checkbox ``- [ ]``, a form line
+    ``Name: ________``, a row of numbers ``| 0.00 | 0.00 |``) may repeat, alone or as a unit of several
+    lines, up to ``max_lines`` times, the number of lines the page has room for. A page's real structure
+    fits on the page; a degenerate repetition of generated tokens runs past it.
 
     Each :meth:`feed` searches the last 16 characters in the last ``max_period`` characters (in C); only the
     distances where they recur are candidate periods. A candidate's repeating stretch is measured by a
@@ -1129,8 +1167,19 @@ class RepetitionDetector:
         fill_chars: int = FILL_LOOP_CHARS,
         line_repeats: int = LINE_REPEATS,
         many_repeats: int = MANY_REPEATS,
+        max_lines: int = MAX_LINES,
     ) -> None:
-        if min(min_period, max_period, min_repeats, min_chars, fill_chars, line_repeats, many_repeats) < 1:
+        limits = (
+            min_period,
+            max_period,
+            min_repeats,
+            min_chars,
+            fill_chars,
+            line_repeats,
+            many_repeats,
+            max_lines,
+        )
+        if min(limits) < 1:
             raise ValueError("RepetitionDetector thresholds must be positive")
         if min_period > max_period:
             raise ValueError("min_period must not exceed max_period")
@@ -1141,6 +1190,7 @@ class RepetitionDetector:
         self._fill_chars = fill_chars
         self._line_repeats = line_repeats
         self._many_repeats = max(many_repeats, min_repeats)
+        self._max_lines = max(max_lines, line_repeats)
         self._window = max(max_period * min_repeats, min_chars, fill_chars) + max_period + _PROBE
         self._tail = ""
         self._offset = 0  # position of _tail[0] in the whole stream
@@ -1195,7 +1245,8 @@ class RepetitionDetector:
                 else:
                     self._last_line, self._line_count = line, 1
                     self._run_end = position
-                if self._line_count >= self._line_repeats:
+                limit = self._max_lines if _is_structure(line) else self._line_repeats
+                if self._line_count >= limit:
                     self._keep = self._run_end
                     self.reason = f"the same line {self._line_count} times: {line[:60]!r}"
                     return True
@@ -1225,17 +1276,20 @@ class RepetitionDetector:
                 start = rejected[1]
                 if start == 0 or (start - 1 + period < n and tail[start - 1] != tail[start - 1 + period]):
                     continue
-            need = base = min(max(self._min_chars, period * self._min_repeats), period * self._many_repeats)
-            span = self._span(tail, period, max(need, self._fill_chars))
-            if span >= need and set(tail[-period:]) <= FILL_CHARS:
+            unit = tail[-period:]
+            need = min(max(self._min_chars, period * self._min_repeats), period * self._many_repeats)
+            if set(unit) <= FILL_CHARS:
                 need = max(need, self._fill_chars)
+            elif "\n" in unit and all(_is_structure(piece) for piece in unit.split("\n")):
+                need = max(need, period * -(-self._max_lines // unit.count("\n")))  # rows of a table, a form
+            span = self._span(tail, period, need)
             if span >= need:
                 self._keep = self._offset + self._cut(tail, period, self._run_start(tail, period))
                 copies = (end - self._keep) // period + 1
                 self.reason = f"{tail[-period:][:60]!r} repeated {copies}+ times"
                 return True
             # The span grows by one character at most per character fed: skip this period until it could.
-            self._wait[period] = end + max(0, base - span)
+            self._wait[period] = end + max(0, need - span)
             if rejected is None:
                 rejected = (period, n - span)
         return False

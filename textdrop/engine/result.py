@@ -57,6 +57,8 @@ class PageResult:
         notes: free-form remarks about how the page was read (a blank page skipped, a retried loop).
         fallback: ``"<engine>: <reason>"`` when a VLM failed on the page and another engine read it.
         data: JSON mode: the key-value object extracted from the page (``None`` in other modes).
+        truncated: True when the VLM's answer reached the page's output budget (the text may be
+            incomplete; ``notes`` says at how many tokens).
     """
 
     number: int
@@ -70,6 +72,7 @@ class PageResult:
     notes: list[str] = field(default_factory=list)
     fallback: str | None = None
     data: Any = None
+    truncated: bool = False
 
 
 @dataclass
@@ -110,6 +113,11 @@ class OcrResult:
     def fallback_pages(self) -> list[int]:
         """Numbers of the pages another engine read because the VLM failed on them."""
         return [page.number for page in self.pages if page.fallback]
+
+    @property
+    def truncated_pages(self) -> list[int]:
+        """Numbers of the pages whose VLM answer reached the output budget (maybe incomplete)."""
+        return [page.number for page in self.pages if page.truncated]
 
     @property
     def text(self) -> str:

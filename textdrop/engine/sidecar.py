@@ -89,8 +89,9 @@ def render(result: OcrResult, fmt: str = "md", *, source_folder: str | None = No
         fmt: ``"md"``: YAML front matter (``textdrop`` version, ``source``, ``sha256``, ``engine``,
             ``model``, ``pages`` (count), ``created`` (UTC, ISO 8601 to the second, ``Z`` suffix),
             ``seconds`` (rounded to 0.01), ``fallback`` (``pages``, ``why``) when a VLM failed on
-            some pages and the embedded engine read them, and ``source_folder`` when given) between
-            ``---`` lines, a blank line, then the Markdown.
+            some pages and the embedded engine read them, ``truncated`` (page numbers) when a VLM's answer
+            reached the page's output budget, and ``source_folder`` when given) between ``---`` lines, a
+            blank line, then the Markdown.
             ``"txt"``: the plain text only, pages separated by form feeds. ``"json"``: the whole result,
             boxes included, under a ``textdrop`` object holding ``version``, ``created`` and
             ``source_folder`` when given.
@@ -128,6 +129,8 @@ def render(result: OcrResult, fmt: str = "md", *, source_folder: str | None = No
         front_matter["fallback"] = {"pages": result.fallback_pages, "why": list(reasons)}
     if source_folder is not None:
         front_matter["source_folder"] = source_folder
+    if result.truncated_pages:  # never a silent cut: the reader learns which pages may be incomplete
+        front_matter["truncated"] = result.truncated_pages
     header = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, width=_YAML_WIDTH)
     return f"---\n{header}---\n\n{result.markdown.rstrip()}".rstrip("\n") + "\n"
 

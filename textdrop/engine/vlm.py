@@ -2,27 +2,36 @@
 
 A backend (llama.cpp, mlx-vlm, an OpenAI-compatible server) only loads its model and streams the text
 it generates for one image and prompt (:meth:`VlmEngine._generate`). Around that, :class:`VlmEngine`
-adds what desktop VLM tools lack (``docs/adr/005-vlm-engines.md``):
+adds what desktop VLM tools lack (``docs/adr/005-vlm-engines.md``,
+``docs/adr/014-vlm-guards-and-server-scale.md``):
 
 1. **Page preparation**: the page is resized so its longest side is the size the model was trained on
    (its catalogue entry's ``page_size``), aspect ratio kept, enlarging at most :data:`MAX_UPSCALE` times.
-2. **Blank pages**: the embedded engine's text detector surveys the page in a thread of its own while the
-   VLM starts (on a GPU machine the two run side by side). When it finds no text, the generation is
-   stopped (llama.cpp: inside its decode) and nothing the VLM said is kept: VLMs invent text on blank
-   pages.
-3. **Output-token cap** scaled to the text the survey found (:func:`token_cap`), counted on the stream.
-4. **Repetition loops**: the stream is watched as it arrives; a loop stops the generation and the page is
-   retried at a higher temperature (:data:`ATTEMPT_TEMPERATURES`, as olmOCR does), then given up.
-5. **Fallback**: a page the VLM still fails on is read by the embedded engine; the page records why in
-   ``PageResult.fallback`` and the sidecar's front matter says so.
-6. **Modes**: Markdown (default), plain text, or JSON (key-value extraction, validated against the
-   user's JSON Schema and retried once when invalid).
+2. **Blank pages**: told from the pixels (:func:`ink_fraction`): a page with no ink is blank, one with
+   plenty is not; only a page in between (a scanned blank with speckles, a page number alone) is surveyed
+   by the embedded engine's text detector. Nothing a VLM says about a blank page is kept (VLMs invent
+   text there), and on a blank page no generation starts.
+3. **Output budget** from the model's context and the page (:func:`output_budget`), counted on the
+   stream. A page that reaches it is never cut silently: it is marked ``truncated`` (the sidecar's front
+   matter lists it) with a note.
+4. **Repetition loops**: the stream is watched as it arrives (:class:`~textdrop.engine.postprocess.
+   RepetitionDetector`, which tells degenerate repetition from a page's repeated structure); a loop stops
+   the generation and the page is retried at a higher temperature (:data:`ATTEMPT_TEMPERATURES`, as
+   olmOCR does). On the last attempt the text up to where the loop began is kept.
+5. **Fallback**: a page the VLM still fails on (a runtime error, an empty answer) is read by the embedded
+   engine at the page's original resolution; the page records why in ``PageResult.fallback``.
+6. **Modes**: Markdown (default), plain text, or JSON (key-value extraction: constrained decoding where
+   the runtime offers it, then repaired, validated against the user's JSON Schema and retried once when
+   invalid; still invalid, the page fails with :class:`~textdrop.engine.errors.ExtractionError`).
+7. **Reasoning** (``<think>`` blocks, closed or not) never reaches the result or the streamed text.
+
+Several pages may be read at once (:attr:`~textdrop.engine.backends.base.Engine.concurrency`, server
+backends): every page's state is local to its call, and the embedded engine is used under a lock.
 """
 
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import io
 import json
 import logging
@@ -34,8 +43,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from textdrop.engine.backends.base import Engine, GenerationAborted, RecognizeOptions
-from textdrop.engine.errors import TextdropError
-from textdrop.engine.postprocess import RepetitionDetector, clean, markdown_to_text, parse_json
+from textdrop.engine.errors import ExtractionError, ServerRejectedError, TextdropError
+from textdrop.engine.postprocess import (
+    RepetitionDetector,
+    clean,
+    markdown_to_text,
+    parse_json,
+    strip_reasoning,
+)
 from textdrop.engine.prompts import INSTRUCTION_FOLLOWING, build_prompt
 from textdrop.engine.result import PageResult
 
@@ -55,22 +70,44 @@ ATTEMPT_TEMPERATURES = (0.1, 0.3, 0.8)
 olmOCR's ``TEMPERATURE_BY_ATTEMPT`` (``olmocr/pipeline.py``: 0.1, 0.1, 0.2, 0.3, 0.5, 0.8, …), three
 attempts instead of eight because a desktop user is waiting."""
 
-TOKENS_PER_CHAR = 0.6
-"""Output tokens per character of page text: BPE vocabularies average 3–4 characters of English per
-token; Markdown markup, numbers and other scripts cost more, so the cap assumes about 1.7."""
+TOKENS_PER_CHAR = 1.0
+"""Output tokens per character the page budget allows: English prose averages 3–4 characters a token, but
+Qwen2-family tokenizers split numbers into single digits, so a dense numeric table costs about one token
+a character; the budget must hold that page whole."""
 
-GLYPH_ASPECT = 0.5
-"""A Latin glyph is about half as wide as its line is high; a line box ``w``×``h`` holds ≈ ``2w/h`` chars."""
+GLYPH_PIXELS = 5 * 10
+"""The smallest glyph cell in pixels a VLM still reads at its page size (5 px wide, 10 px high). A page
+cannot hold more characters than its area over this, which bounds its output budget by the page itself:
+generous on purpose, since the budget only stops a runaway answer (loops are caught on the stream)."""
 
 TOKENS_BASE = 256
 """Tokens every page may use on top of its text: front matter, table markup, a short page's answer."""
 
-TOKENS_MAX = 8192
-"""The cap never exceeds this (a dense A4 page is ≈ 4000 characters; olmOCR allows 8000 tokens)."""
+CONTEXT_DEFAULT = 32768
+"""The context assumed for a model whose runtime does not report one (mlx-vlm; a server without
+``max_model_len``): the Qwen2-VL and Qwen2.5-VL families' ``max_position_embeddings`` is 32768 or more."""
+
+PATCH_PIXELS = 28 * 28
+"""Image pixels per visual token after merging: Qwen2-VL and its successors use 14 px patches merged 2×2
+(the Qwen2-VL paper, section 2.1); the estimate for other families is of the same order."""
+
+CONTEXT_MARGIN = 64
+"""Tokens kept free of the budget for the chat template's own tokens."""
+
+INK_CONTRAST = 64
+"""Grey levels (of 255) a pixel must differ from the page's background by to count as ink."""
+
+INK_SURE = 0.005
+"""Ink fraction from which a page surely has content (a page of text has 3–10 % ink pixels; one line of
+12 pt text on a 1288 px page about 0.04 %). Pages with ink below this but above zero are surveyed."""
 
 Stream = Generator[str, None, str]
 """What :meth:`VlmEngine._generate` returns: text chunks, then (as the generator's return value) the
-finish reason, ``"stop"`` or ``"length"`` (the token cap was reached)."""
+finish reason, ``"stop"`` or ``"length"`` (the runtime's token limit was reached)."""
+
+RESTART = "\x00restart\x00"
+"""A chunk :meth:`VlmEngine._generate` yields (this very object) when the answer starts over (a server
+backend retried a stream that broke mid-page): everything streamed before it is discarded."""
 
 FAMILY_HINTS = (
     ("granite-docling", "granite-docling"),
@@ -85,11 +122,22 @@ FAMILY_HINTS = (
 )
 """Substrings of a model's name (a local file, a server's model) → its prompt and post-processing family."""
 
+GENERIC_PAGE_SIZE = 1288
+"""Page size for a model of no known family: olmOCR's 1288 px, a size Qwen-style encoders read well."""
+
 
 def guess_family(name: str) -> str:
     """The family whose prompt and post-processor suit a model named ``name`` (``"generic"`` if none)."""
     lowered = name.lower().replace("_", "-")
     return next((family for hint, family in FAMILY_HINTS if hint in lowered), "generic")
+
+
+def family_page_size(family: str) -> int:
+    """The page size in pixels (longest side) of a family's first catalogue entry, else
+    :data:`GENERIC_PAGE_SIZE`: a server's model is sent pages at the size its family was trained on."""
+    from textdrop.engine.catalog import CATALOG
+
+    return next((entry.page_size for entry in CATALOG if entry.family == family), GENERIC_PAGE_SIZE)
 
 
 def prepare_page(image: Image.Image, page_size: int | None) -> Image.Image:
@@ -117,35 +165,53 @@ def png_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def token_cap(lines: list[tuple[int, int]]) -> int:
-    """Output-token cap for a page whose detected text lines have these ``(long, short)`` sides in pixels.
+def prompt_tokens(size: tuple[int, int], prompt: str) -> int:
+    """Estimated prompt tokens for a page of ``size`` (width, height in pixels) and a text ``prompt``:
+    the image's visual tokens (:data:`PATCH_PIXELS` each), the prompt at 3 characters a token, and
+    :data:`CONTEXT_MARGIN`."""
+    return size[0] * size[1] // PATCH_PIXELS + len(prompt) // 3 + CONTEXT_MARGIN
 
-    ``TOKENS_BASE + TOKENS_PER_CHAR × characters``, with characters estimated from each line's aspect
-    ratio (:data:`GLYPH_ASPECT`), at most :data:`TOKENS_MAX`.
+
+def output_budget(context: int | None, size: tuple[int, int], prompt: str) -> int:
+    """Output tokens a page of ``size`` pixels may use: what the model's context leaves after the prompt,
+    and no more than the page could hold (its area over :data:`GLYPH_PIXELS` characters, at
+    :data:`TOKENS_PER_CHAR`, plus :data:`TOKENS_BASE`).
+
+    Args:
+        context: the model's context in tokens (``None``: :data:`CONTEXT_DEFAULT`).
+        size: the prepared page's (width, height) in pixels.
+        prompt: the text prompt.
     """
-    chars = sum(long / max(short, 1) / GLYPH_ASPECT for long, short in lines)
-    return min(TOKENS_MAX, TOKENS_BASE + round(TOKENS_PER_CHAR * chars))
+    room = (context or CONTEXT_DEFAULT) - prompt_tokens(size, prompt)
+    page = TOKENS_BASE + round(size[0] * size[1] / GLYPH_PIXELS * TOKENS_PER_CHAR)
+    return max(TOKENS_BASE, min(room, page))
+
+
+def ink_fraction(image: Image.Image) -> float:
+    """The fraction of ``image``'s pixels that differ from its background (its most common grey level)
+    by :data:`INK_CONTRAST` or more: 0.0 for an empty page, a few hundredths for a page of text."""
+    import numpy as np
+
+    grey = np.asarray(image.convert("L"))
+    background = int(np.bincount(grey.ravel(), minlength=256).argmax())
+    low, high = background - INK_CONTRAST, background + INK_CONTRAST
+    ink = np.count_nonzero(grey <= low) + np.count_nonzero(grey >= high)
+    return ink / max(grey.size, 1)
 
 
 class VlmFailure(Exception):
     """One attempt at a page failed in a way a retry or the fallback may cure (a loop, an empty answer)."""
 
-
-class BlankPage(Exception):
-    """The embedded detector found no text on the page: whatever the VLM says about it is not kept."""
-
-
-def _cap_from(survey: concurrent.futures.Future[list[tuple[int, int]]]) -> int:
-    """The token cap for a finished survey (:data:`TOKENS_MAX` when the detector failed)."""
-    if survey.exception() is not None:
-        log.warning("the embedded detector failed on a page: %s", survey.exception())
-        return TOKENS_MAX
-    return token_cap(survey.result())
+    def __init__(self, message: str, kept: str | None = None) -> None:
+        super().__init__(message)
+        self.kept = kept
+        """A loop's text up to where it began (``None`` for other failures)."""
 
 
 class VlmEngine(Engine):
     """Base of the VLM backends. Subclasses implement :meth:`_load_model`, :meth:`_generate` and
-    :meth:`_close_model`, and set :attr:`model`, :attr:`family` and :attr:`page_size` when loading.
+    :meth:`_close_model`, and set :attr:`model`, :attr:`family`, :attr:`page_size` and, where the runtime
+    knows it, :attr:`context` when loading.
     """
 
     streams: ClassVar[bool] = True
@@ -159,26 +225,37 @@ class VlmEngine(Engine):
         self.options: Any = options
         self.family = "generic"
         """Prompt and post-processing family (:data:`textdrop.engine.catalog.FAMILIES`)."""
+        self.context: int | None = None
+        """The model's context in tokens as its runtime is set up (``None``: not known)."""
         self._embedded: RapidEngine | None = None
-        self._surveyor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._blank = threading.Event()
+        self._embedded_lock = threading.Lock()
 
     # -- what a backend implements ---------------------------------------------------------------
 
     def _load_model(self) -> None:
-        """Load the model; set :attr:`model`, :attr:`family`, :attr:`page_size`.
+        """Load the model; set :attr:`model`, :attr:`family`, :attr:`page_size`, :attr:`context`.
 
         Raises:
             EngineUnavailableError, ModelError: the runtime or the model cannot be loaded.
         """
         raise NotImplementedError
 
-    def _generate(self, image: Image.Image, prompt: str, *, max_tokens: int, temperature: float) -> Stream:
+    def _generate(
+        self,
+        image: Image.Image,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Stream:
         """Stream the model's answer to ``prompt`` about ``image`` (RGB, already prepared).
 
-        ``max_tokens`` is the runtime's own limit; the engine enforces the page's cap by counting chunks.
-        Stops promptly once :attr:`halted` (between chunks at least, which the base class checks; inside a
-        long prompt or image evaluation where the runtime allows it). Closing the generator early must free
+        ``max_tokens`` is the page's budget (the engine also enforces it by counting chunks);
+        ``json_schema``, when given, is the schema the answer must match: a runtime with constrained
+        decoding uses it, others ignore it. Yields :data:`RESTART` when the answer starts over. Stops
+        promptly once :attr:`halted` (between chunks at least, which the base class checks; inside a long
+        prompt or image evaluation where the runtime allows it). Closing the generator early must free
         whatever the generation holds.
         """
         raise NotImplementedError
@@ -189,7 +266,7 @@ class VlmEngine(Engine):
     # -- Engine ----------------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load the VLM and the embedded engine (blank-page check, token cap, fallback). Idempotent."""
+        """Load the VLM and the embedded engine (blank-page survey, fallback). Idempotent."""
         if self._embedded is not None:
             return
         from textdrop.engine.backends.rapid import RapidEngine
@@ -203,9 +280,6 @@ class VlmEngine(Engine):
             self._close_model()
             raise
         self._embedded = embedded
-        self._surveyor = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix=f"textdrop-{self.name}-survey"
-        )
         log.info(
             "%s: %s loaded in %.1f s (family %s)",
             self.name,
@@ -217,9 +291,6 @@ class VlmEngine(Engine):
     def close(self) -> None:
         """Release the VLM and the embedded engine; :meth:`load` may be called again."""
         if self._embedded is not None:
-            assert self._surveyor is not None
-            self._surveyor.shutdown()
-            self._surveyor = None
             self._embedded.close()
             self._embedded = None
             self._close_model()
@@ -231,45 +302,58 @@ class VlmEngine(Engine):
 
         Args:
             image: the page, RGB, any size in pixels.
-            options: mode, prompt, fields, schema, token cap, fallback.
-            on_text: called with the page's raw text so far after every streamed chunk; it starts over
-                when an attempt is retried.
+            options: mode, prompt, fields, schema, token budget, fallback.
+            on_text: called with the page's text so far (reasoning left out) after every streamed chunk;
+                it starts over when an attempt is retried.
 
         Raises:
             GenerationAborted: :meth:`abort` was called; the engine stays loaded.
+            ExtractionError: JSON mode, and the answer is not valid JSON for the schema after a retry.
             TextdropError: every attempt failed and ``options.fallback`` is off.
         """
         self.load()
-        assert self._embedded is not None and self._surveyor is not None
         started = time.perf_counter()
         page = prepare_page(image, self.page_size)
-        self._blank.clear()
-        survey = self._surveyor.submit(self._embedded.detect_lines, page)
-        survey.add_done_callback(self._on_survey)
-        try:
-            return self._read(page, options, survey, started, on_text)
-        except BlankPage:
-            notes = ["blank page: the embedded detector found no text, so no VLM text was kept"]
-            return self._page(page, "", started, notes=notes)
-        finally:
-            concurrent.futures.wait([survey])  # the embedded engine is free again for the next use
+        why_blank = self._blank(page)
+        if why_blank is not None:
+            return self._page(page, "", started, notes=[f"blank page: {why_blank}, so no VLM text is kept"])
+        return self._read(image, page, options, started, on_text)
 
     @property
     def halted(self) -> bool:
-        """True when the generation under way should stop: :meth:`abort`, or the page is blank."""
-        return self.aborted or self._blank.is_set()
+        """True when the generation under way should stop (:meth:`abort`, or its job was cancelled)."""
+        return self.aborted
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (a backoff), returning early once :attr:`halted`."""
+        deadline = time.monotonic() + seconds
+        while not self.halted and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _on_survey(self, survey: concurrent.futures.Future[list[tuple[int, int]]]) -> None:
-        if not survey.cancelled() and survey.exception() is None and not survey.result():
-            self._blank.set()
+    def _blank(self, page: Image.Image) -> str | None:
+        """Why ``page`` is blank, or ``None`` when it has content: from its pixels (:func:`ink_fraction`)
+        when they are conclusive, else from the embedded detector (about 0.4 s a page on a CPU)."""
+        ink = ink_fraction(page)
+        if ink == 0.0:
+            return "the page has no ink"
+        if ink >= INK_SURE:
+            return None
+        assert self._embedded is not None
+        with self._embedded_lock:
+            try:
+                lines = self._embedded.detect_lines(page)
+            except Exception as exc:
+                log.warning("the embedded detector failed on a page: %s", exc)
+                return None
+        return None if lines else "the embedded detector found no text"
 
     def _read(
         self,
+        original: Image.Image,
         page: Image.Image,
         options: RecognizeOptions,
-        survey: concurrent.futures.Future[list[tuple[int, int]]],
         started: float,
         on_text: Callable[[str], None] | None,
     ) -> PageResult:
@@ -282,77 +366,97 @@ class VlmEngine(Engine):
             custom=options.prompt,
         )
         notes: list[str] = []
-        if options.mode == "json" and not options.prompt and self.family not in INSTRUCTION_FOLLOWING:
-            notes.append(f"{self.family} models are trained to transcribe, not to follow instructions")
-            log.warning(
-                "%s: %s; JSON extraction may fail (choose an instruction model)", self.name, notes[-1]
-            )
+        schema = None
+        if options.mode == "json":
+            schema = options.json_schema or _fields_schema(options.fields)
+            if not options.prompt and self.family not in INSTRUCTION_FOLLOWING:
+                notes.append(f"{self.family} models are trained to transcribe, not to follow instructions")
+                log.warning(
+                    "%s: %s; JSON extraction may fail (choose an instruction model)", self.name, notes[-1]
+                )
+        budget = options.max_tokens or output_budget(self.context, page.size, prompt)
         json_retried = False
-        for temperature in ATTEMPT_TEMPERATURES:
+        for attempt, temperature in enumerate(ATTEMPT_TEMPERATURES, start=1):
+            last = attempt == len(ATTEMPT_TEMPERATURES)
             try:
-                raw, cut_at = self._attempt(page, prompt, survey, options.max_tokens, temperature, on_text)
+                raw, cut_at = self._attempt(page, prompt, budget, temperature, schema, on_text)
+            except ServerRejectedError as exc:  # the same request would be refused again
+                notes.append(str(exc))
+                break
             except VlmFailure as exc:
                 notes.append(f"attempt at temperature {temperature}: {exc}")
                 log.info("%s: %s", self.name, notes[-1])
+                if last and exc.kept and exc.kept.strip() and options.mode != "json":
+                    notes.append("kept the text up to where the loop began")
+                    content = clean(self.family, exc.kept, options.mode)
+                    return self._page(page, content, started, notes=notes, mode=options.mode)
                 continue
-            if cut_at is not None:
-                notes.append(f"output cut at the cap of {cut_at} tokens")
+            truncated = cut_at is not None
+            if truncated:
+                notes.append(f"output cut at the budget of {cut_at} tokens: the page may be incomplete")
+                log.warning("%s: %s", self.name, notes[-1])
             if options.mode != "json":
                 content = clean(self.family, raw, options.mode)
-                return self._page(page, content, started, notes=notes, mode=options.mode)
+                return self._page(page, content, started, notes=notes, mode=options.mode, truncated=truncated)
             data, problem = _parse_checked(clean(self.family, raw, "json"), options.json_schema)
             if problem is None:
-                return self._page(page, "", started, notes=notes, data=data)
+                return self._page(page, "", started, notes=notes, data=data, truncated=truncated)
             notes.append(f"invalid JSON: {problem}")
             if json_retried:
-                return self._page(page, raw, started, notes=notes, mode="text")
+                answer = " ".join(strip_reasoning(raw).split())
+                raise ExtractionError(
+                    f"{self.model} gave no valid JSON for the page after 2 attempts ({problem}); its answer "
+                    f"began: {answer[:120]!r}. Choose an instruction-following model, or loosen the schema."
+                )
             json_retried = True  # one retry, at the next temperature
-        concurrent.futures.wait([survey])
-        return self._fall_back(page, options, started, notes)
+        return self._fall_back(original, options, started, notes)
 
     def _attempt(
         self,
         page: Image.Image,
         prompt: str,
-        survey: concurrent.futures.Future[list[tuple[int, int]]],
-        max_tokens: int | None,
+        budget: int,
         temperature: float,
+        schema: dict[str, Any] | None,
         on_text: Callable[[str], None] | None,
     ) -> tuple[str, int | None]:
-        """One generation: (raw text, the token cap it was cut at or ``None``).
+        """One generation: (raw text, the budget it was cut at or ``None``).
 
-        The token cap is ``max_tokens`` when given, else :func:`token_cap` of the survey once it is in;
-        streamed chunks are counted against it (llama.cpp and mlx-vlm stream one token per chunk).
+        Streamed chunks are counted against ``budget`` (llama.cpp and mlx-vlm stream one token per chunk).
 
         Raises:
-            VlmFailure: a loop, an empty answer, a runtime error.
-            BlankPage: the survey found no text on the page.
+            VlmFailure: a loop (with the text before it), an empty answer, a runtime error.
+            ServerRejectedError: the server refused the request for good.
             GenerationAborted: :meth:`abort` was called.
         """
-        detector = RepetitionDetector()
+        detector = RepetitionDetector(max_lines=max(page.size) // 8)
         parts: list[str] = []
-        cap = max_tokens
-        stream = self._generate(page, prompt, max_tokens=max_tokens or TOKENS_MAX, temperature=temperature)
+        stream = self._generate(page, prompt, max_tokens=budget, temperature=temperature, json_schema=schema)
         cut_at = None
         try:
             while True:
                 self._check_halt()
-                if cap is None and survey.done():
-                    cap = _cap_from(survey)
-                if cap is not None and len(parts) >= cap:
-                    cut_at = cap
+                if len(parts) >= budget:
+                    cut_at = budget
                     break
                 try:
                     chunk = next(stream)
                 except StopIteration as stop:
-                    cut_at = (cap or TOKENS_MAX) if stop.value == "length" else None
+                    cut_at = budget if stop.value == "length" else None
                     break
+                if chunk is RESTART:  # the answer starts over: nothing streamed so far is kept
+                    parts.clear()
+                    detector = RepetitionDetector(max_lines=max(page.size) // 8)
+                    if on_text is not None:
+                        on_text("")
+                    continue
                 parts.append(chunk)
                 if on_text is not None:
-                    on_text("".join(parts))
+                    on_text(strip_reasoning("".join(parts), streaming=True))
                 if detector.feed(chunk):
-                    raise VlmFailure(f"the output looped after {sum(map(len, parts))} characters")
-        except (GenerationAborted, VlmFailure, BlankPage):
+                    kept = "".join(parts)[: detector.keep_chars]
+                    raise VlmFailure(f"the output looped ({detector.reason})", kept=kept)
+        except (GenerationAborted, VlmFailure, ServerRejectedError):
             raise
         except Exception as exc:
             self._check_halt()
@@ -360,25 +464,20 @@ class VlmEngine(Engine):
             raise VlmFailure(f"the runtime failed: {exc}") from exc
         finally:
             stream.close()
-        concurrent.futures.wait([survey])  # a blank page's answer is never kept, however fast it came
         self._check_halt()
-        if cap is None and len(parts) > (cap := _cap_from(survey)):  # it came faster than the survey
-            del parts[cap:]
-            cut_at = cap
         raw = "".join(parts)
-        if not raw.strip():
+        if not strip_reasoning(raw).strip():
             raise VlmFailure("the answer was empty")
         return raw, cut_at
 
     def _check_halt(self) -> None:
         if self.aborted:
             raise GenerationAborted(f"{self.name}: stopped by request")
-        if self._blank.is_set():
-            raise BlankPage
 
     def _fall_back(
-        self, page: Image.Image, options: RecognizeOptions, started: float, notes: list[str]
+        self, original: Image.Image, options: RecognizeOptions, started: float, notes: list[str]
     ) -> PageResult:
+        """The page read by the embedded engine at its original resolution (not the VLM's page size)."""
         reason = notes[-1] if notes else "the VLM failed"
         if not options.fallback:
             raise TextdropError(
@@ -387,7 +486,8 @@ class VlmEngine(Engine):
             )
         assert self._embedded is not None
         log.warning("%s: page read by the embedded engine instead: %s", self.name, reason)
-        result = self._embedded.recognize_page(page, options)
+        with self._embedded_lock:
+            result = self._embedded.recognize_page(original, options)
         result.fallback = f"{self._embedded.name}: {reason}"
         result.notes = [*notes, *result.notes]
         result.seconds = time.perf_counter() - started
@@ -402,6 +502,7 @@ class VlmEngine(Engine):
         notes: list[str],
         mode: str = "markdown",
         data: Any = None,
+        truncated: bool = False,
     ) -> PageResult:
         if data is not None:
             text = json.dumps(data, indent=2, ensure_ascii=False)
@@ -418,8 +519,19 @@ class VlmEngine(Engine):
             text=text,
             data=data,
             notes=notes,
+            truncated=truncated,
             seconds=time.perf_counter() - started,
         )
+
+
+def _fields_schema(fields: tuple[str, ...]) -> dict[str, Any]:
+    """A JSON Schema for an object with these keys (any values): what constrained decoding is given when
+    the user named fields but no schema; ``{"type": "object"}`` without fields."""
+    schema: dict[str, Any] = {"type": "object"}
+    if fields:
+        schema["properties"] = {name: {} for name in fields}
+        schema["required"] = list(fields)
+    return schema
 
 
 def _parse_checked(text: str, schema: dict[str, Any] | None) -> tuple[Any, str | None]:

@@ -326,7 +326,8 @@ class WatchService:
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._stopping = threading.Event()
-        self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        # a server backend runs jobs.concurrency jobs at once: keep it fed (docs/adr/014)
+        self._slots = threading.BoundedSemaphore(max(MAX_IN_FLIGHT, 2 * jobs.concurrency))
         self._in_flight: dict[Path, str] = {}  # path → SHA-256 of the version being read
         self._unreadable: dict[Path, int] = {}  # path → failed attempts to open it (dispatch thread only)
         self._lock = threading.Lock()

@@ -8,6 +8,7 @@ OCRmyPDF's ``OcrEngine`` and NormCap's handler chains.)
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import logging
 import threading
@@ -60,7 +61,10 @@ class RecognizeOptions(BaseModel):
         None, description="JSON mode: a JSON Schema the extracted object must be valid against."
     )
     max_tokens: int | None = Field(
-        None, ge=16, le=32768, description="VLM engines: output-token cap per page (default: scaled to it)."
+        None,
+        ge=16,
+        le=32768,
+        description="VLM engines: output-token budget per page (default: the context and the page).",
     )
     fallback: bool = Field(
         True, description="VLM engines: read a page with the embedded engine when the VLM fails on it."
@@ -136,6 +140,15 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
+ABORT_SCOPE: contextvars.ContextVar[tuple[threading.Event, ...]] = contextvars.ContextVar(
+    "textdrop_abort_scope", default=()
+)
+"""Events that stop the pages of one job only: the job queue sets the job's event around its recognition,
+:func:`~textdrop.engine.recognize` adds one of its own for the pages it runs side by side (page threads run
+in a copy of the context), and :attr:`Engine.aborted` is true once any is set. An engine that works on
+several pages at once (:attr:`Engine.concurrency`) is cancelled this way, one job at a time."""
+
+
 class GenerationAborted(Exception):
     """Raised by :meth:`Engine.recognize_page` when :meth:`Engine.abort` stopped it mid-page."""
 
@@ -145,7 +158,8 @@ class Engine(ABC):
 
     Subclasses set :attr:`name` and :attr:`install_hint`, and implement :meth:`is_available`,
     :meth:`load` and :meth:`recognize_page`. Instances are used from one thread at a time (the job worker
-    owns the engine).
+    owns the engine), except that an engine with :attr:`concurrency` above 1 has :meth:`recognize_page`
+    called from that many threads at once.
     """
 
     name: ClassVar[str]
@@ -158,6 +172,9 @@ class Engine(ABC):
     """Model identifier written to sidecars; ``None`` for engines with one built-in model."""
     page_size: int | None = None
     """Longest side in pixels the engine wants pages at (PDF pages are rendered at it); ``None``: any."""
+    concurrency: int = 1
+    """Pages the engine works on at once: 1 for an in-process runtime; a server backend's slots over all
+    its endpoints. :func:`~textdrop.engine.recognize` and the job queue keep that many pages in flight."""
 
     def __init__(self, model: str | None = None, options: BaseModel | None = None) -> None:
         """Args: ``model``: a model id or path for engines that take one; ``options``: the backend's
@@ -214,8 +231,12 @@ class Engine(ABC):
 
     @property
     def aborted(self) -> bool:
-        """True after :meth:`abort` until :meth:`reset_abort`."""
-        return self._stop.is_set()
+        """True after :meth:`abort` until :meth:`reset_abort`, or once the current job's
+        :data:`ABORT_SCOPE` is set."""
+        if self._stop.is_set():
+            return True
+        scope = ABORT_SCOPE.get()  # llama.cpp asks between compute steps: thousands of times a page
+        return bool(scope) and any(event.is_set() for event in scope)
 
     def __enter__(self) -> Engine:
         self.load()

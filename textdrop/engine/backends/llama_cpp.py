@@ -104,16 +104,28 @@ class LlamaEngine(VlmEngine):
         self.model = model_label(ref)
         self.family = local.family if local.family != "generic" else guess_family(local.path.name)
         self.page_size = local.page_size
+        self.context = opts.n_ctx
 
-    def _generate(self, image: Image.Image, prompt: str, *, max_tokens: int, temperature: float) -> Stream:
+    def _generate(
+        self,
+        image: Image.Image,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Stream:
         content = [
             {"type": "image_url", "image_url": {"url": png_data_url(image)}},
             *([{"type": "text", "text": prompt}] if prompt else []),  # LightOnOCR: the image alone
         ]
+        # A JSON schema becomes a grammar inside llama-cpp-python (constrained decoding).
+        response_format = {"type": "json_object", "schema": json_schema} if json_schema is not None else None
         stream = self._llm.create_chat_completion(
             messages=[{"role": "user", "content": content}],
             max_tokens=max_tokens,
             temperature=temperature,
+            response_format=response_format,
             stream=True,
         )
         finish = "stop"

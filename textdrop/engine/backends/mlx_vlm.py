@@ -64,7 +64,16 @@ class MlxEngine(VlmEngine):
         self.family = local.family if local.family != "generic" else guess_family(local.path.name)
         self.page_size = local.page_size
 
-    def _generate(self, image: Image.Image, prompt: str, *, max_tokens: int, temperature: float) -> Stream:
+    def _generate(
+        self,
+        image: Image.Image,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None = None,
+    ) -> Stream:
+        """mlx-vlm has no constrained decoding: ``json_schema`` is left to the validation and retry."""
         from mlx_vlm import stream_generate
         from mlx_vlm.prompt_utils import apply_chat_template
 
