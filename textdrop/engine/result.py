@@ -57,6 +57,8 @@ class PageResult:
         notes: free-form remarks about how the page was read (a blank page skipped, a retried loop).
         fallback: ``"<engine>: <reason>"`` when a VLM failed on the page and another engine read it.
         data: JSON mode: the key-value object extracted from the page (``None`` in other modes).
+        layout: how a line-based engine ordered the page: ``"regions"`` (the layout model's regions) or
+            ``"off"`` (the geometry of its lines alone); ``None`` for engines without line boxes.
     """
 
     number: int
@@ -70,6 +72,7 @@ class PageResult:
     notes: list[str] = field(default_factory=list)
     fallback: str | None = None
     data: Any = None
+    layout: str | None = None
 
 
 @dataclass

@@ -26,7 +26,9 @@ import numpy as np
 from textdrop.engine.backends.base import Engine, RecognizeOptions
 from textdrop.engine.errors import EngineUnavailableError
 from textdrop.engine.layout import compose, join_rows
+from textdrop.engine.layout_model import LayoutModel
 from textdrop.engine.memory import release_memory
+from textdrop.engine.regions import compose_regions
 from textdrop.engine.result import Line, PageResult
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ class RapidEngine(Engine):
     def __init__(self, model: str | None = None, options: Any = None) -> None:
         super().__init__(model, options)
         self._ocr: Any = None
+        self._layout = LayoutModel()
 
     @classmethod
     def is_available(cls) -> bool:
@@ -125,12 +128,18 @@ class RapidEngine(Engine):
             rotation = (rotation + 180) % 360
         lines = self._recognize(crops, quads)
         height, width = bgr.shape[:2]
-        ordered, markdown, text = compose(lines, width, height)
+        if options.layout and lines:
+            regions = self._layout.detect(bgr)
+            gray = np.ascontiguousarray(bgr[:, :, 1])  # the green channel: gray enough to find rules
+            ordered, markdown, text = compose_regions(lines, regions, gray)
+        else:
+            ordered, markdown, text = compose(lines, width, height)
         return PageResult(
             number=1,
             width=width,
             height=height,
             rotation=rotation,
+            layout="regions" if options.layout else "off",
             lines=ordered,
             markdown=markdown,
             text=text,
