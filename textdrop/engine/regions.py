@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INSIDE = 0.5
-"""Share of a line's box area that must lie in a region for the line to belong to it."""
+"""Share of a line's box area (its middle half, see :func:`_core`) that must lie in a region for the line
+to belong to it."""
 
 SLACK = 0.3
 """How far, in median line heights, a unit may reach over a gutter or a band cut without crossing it:
@@ -166,9 +167,9 @@ def _units(lines: list[Line], regions: list[Region], unit: float) -> list[Unit]:
     units = [Unit(region.kind, region.bbox) for region in _outermost(regions)]
     loose = []
     for line in lines:
+        core = _core(line)
         shares = [
-            (_overlap(line.bbox, u.box) / max(1, _area(line.bbox)), -_area(u.box), i)
-            for i, u in enumerate(units)
+            (_overlap(core, u.box) / max(1, _area(core)), -_area(u.box), i) for i, u in enumerate(units)
         ]
         best = max(shares, default=None)
         if best is None or best[0] < INSIDE:
@@ -202,6 +203,14 @@ def _units(lines: list[Line], regions: list[Region], unit: float) -> list[Unit]:
             beside.lines.extend(block_lines)
             beside.box = _extent([beside.box, box])
     return units
+
+
+def _core(line: Line) -> tuple[int, int, int, int]:
+    """A line's box less a quarter of its height at top and bottom: the detector pads its boxes, the
+    layout model's are tight."""
+    x0, y0, x1, y1 = line.bbox
+    quarter = (y1 - y0) // 4
+    return x0, y0 + quarter, x1, y1 - quarter
 
 
 def _outermost(regions: list[Region]) -> list[Region]:
