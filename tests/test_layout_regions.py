@@ -257,9 +257,9 @@ def test_lines_in_no_region_are_read_by_their_geometry() -> None:
     assert compose_regions(lines, []) == compose(lines, 800, 300)
 
 
-def test_a_small_capture_still_reads_with_layout_on(engine: RapidEngine) -> None:
+def test_a_small_capture_is_ordered_by_its_lines_alone(engine: RapidEngine) -> None:
     image = Image.new("RGB", (320, 96), "white")
     ImageDraw.Draw(image).text((10, 30), "quiet towns", font=font(30), fill="black")
     page = engine.recognize_page(image, RecognizeOptions())
-    assert page.layout == "regions"
+    assert page.layout == "off"  # no layout model on a strip of screen text
     assert page.text.strip() == "quiet towns"
