@@ -238,8 +238,9 @@ def test_a_picture_set_across_the_gutter_does_not_merge_the_columns() -> None:
         Region("text", (600, 900, 1000, 1100), 0.9),
     ]
     narrow = Region("figure", (400, 550, 700, 850), 0.9)
-    _, _, text = compose_regions(lines, [*regions, narrow])
+    ordered, _, text = compose_regions(lines, [*regions, narrow])
     assert marker_runs(text) == ["alpha", "charlie", "bravo", "delta"]
+    assert sorted(map(id, ordered)) == sorted(map(id, lines))  # every line once
     wide = Region("figure", (100, 550, 1000, 850), 0.9)
     _, markdown, text = compose_regions(lines, [*regions, wide])
     assert marker_runs(text) == ["alpha", "bravo", "charlie", "delta"]

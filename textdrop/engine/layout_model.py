@@ -75,6 +75,10 @@ class LayoutModel:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.log_severity_level = 3
+        # no arena and no memory pattern: the activations go back to the heap after each page instead of
+        # staying reserved beside the OCR models' (bench peak RSS 745 -> 638 MB, docs/adr/010-layout.md)
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         self._session = onnxruntime.InferenceSession(
             str(MODEL_PATH), options, providers=["CPUExecutionProvider"]
         )
