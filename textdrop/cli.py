@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     ocr.add_argument(
         "--copy", action="store_true", help="also put the text on the clipboard (kept after exit)"
     )
+    ocr.add_argument(
+        "--layout",
+        choices=("on", "off"),
+        help="embedded engine: read the page through a layout model's regions, or by its lines alone "
+        "(default: on)",
+    )
     vlm = ocr.add_argument_group("VLM engines (llama, mlx, openai)")
     vlm.add_argument("-m", "--model", help="catalogue id, local GGUF/MLX path, or the server's model name")
     vlm.add_argument(
@@ -510,6 +516,8 @@ def _recognize_options(args: argparse.Namespace, base: RecognizeOptions) -> Reco
         update["box"] = args.box
     if args.schema:
         update["json_schema"] = _read_schema(args.schema)
+    if args.layout:
+        update["layout"] = args.layout == "on"
     if (update.get("fields") or update.get("json_schema")) and (args.mode or base.mode) != "json":
         update["mode"] = "json"  # fields and a schema only make sense for extraction
     return base.model_validate({**base.model_dump(), **update})

@@ -91,14 +91,33 @@ def compose(lines: list[Line], width: int, height: int) -> tuple[list[Line], str
     """
     if not lines:
         return [], "", ""
-    unit = statistics.median(line.height for line in lines) or 1
-    rows: list[Row] = []
-    _cut(lines, unit, rows, count(), table=None)
-    blocks = _blocks(rows, unit)
-    ordered = [line for row in rows for line in row.lines]
-    markdown = "\n\n".join(_markdown(block) for block in blocks) + "\n"
-    text = "\n\n".join("\n".join(row.text for row in block.rows) for block in blocks) + "\n"
+    blocks = order_blocks(lines, line_unit(lines))
+    ordered = [line for block in blocks for row in block.rows for line in row.lines]
+    markdown = "\n\n".join(block_markdown(block) for block in blocks) + "\n"
+    text = "\n\n".join(block_text(block) for block in blocks) + "\n"
     return ordered, markdown, text
+
+
+def line_unit(lines: list[Line]) -> float:
+    """The median line height of ``lines`` in pixels (1 when none): the unit of every threshold here."""
+    return (statistics.median(line.height for line in lines) or 1.0) if lines else 1.0
+
+
+def order_blocks(lines: list[Line], unit: float) -> list[Block]:
+    """``lines`` (at least one) as blocks in reading order, by XY-cut; ``unit``: see :func:`line_unit`."""
+    rows: list[Row] = []
+    _cut(lines, unit or 1, rows, count(), table=None)
+    return _blocks(rows, unit or 1)
+
+
+def block_text(block: Block) -> str:
+    """A block as plain text: one visual line per line."""
+    return "\n".join(row.text for row in block.rows)
+
+
+def rows_of(lines: list[Line]) -> list[Row]:
+    """Lines grouped into visual rows, top to bottom, each left to right (no column detection)."""
+    return _rows(lines, None)
 
 
 def _extent(lines: list[Line]) -> tuple[int, int, int, int]:
@@ -165,7 +184,7 @@ def _gutter(lines: list[Line], unit: float) -> tuple[list[Line], list[Line]] | N
         crossing = len(lines) - len(left) - len(right)
         if not left or not right:
             continue
-        if crossing and (crossing > CROSSING * len(lines) or not (_is_prose(left) and _is_prose(right))):
+        if crossing and (crossing > CROSSING * len(lines) or not (is_prose(left) and is_prose(right))):
             continue
         width = min(line.bbox[0] for line in right) - max(line.bbox[2] for line in left)
         if width < GUTTER * unit:
@@ -197,7 +216,8 @@ def _v_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> fl
     return max(0, inter) / max(1, min(a[3] - a[1], b[3] - b[1]))
 
 
-def _is_prose(lines: list[Line]) -> bool:
+def is_prose(lines: list[Line]) -> bool:
+    """True for :data:`PROSE_LINES` or more lines of :data:`PROSE_WORDS` or more words on average."""
     if len(lines) < PROSE_LINES:
         return False
     return statistics.mean(len(line.text.split()) for line in lines) >= PROSE_WORDS
@@ -205,7 +225,7 @@ def _is_prose(lines: list[Line]) -> bool:
 
 def _row_aligned(left: list[Line], right: list[Line], unit: float) -> bool:
     """True when the two sides of a candidate column split are the cells of shared rows (not columns)."""
-    if _is_prose(left) or _is_prose(right):
+    if is_prose(left) or is_prose(right):
         return False
     small, large = sorted((left, right), key=len)
     if len(small) == 1 and len(large) > 1:
@@ -266,9 +286,10 @@ def _escape(text: str) -> str:
     return "\\" + text if MARKDOWN_START.match(text) else text
 
 
-def _markdown(block: Block) -> str:
+def block_markdown(block: Block) -> str:
+    """A block as Markdown: a paragraph, list, ``##`` heading or table."""
     if block.kind == "table":
-        return _table(block.rows)
+        return table_markdown(block.rows)
     if block.kind == "heading":
         return "## " + " ".join(row.text for row in block.rows)
     out = []
@@ -279,16 +300,16 @@ def _markdown(block: Block) -> str:
     return "\n".join(out)
 
 
-def _table(rows: list[Row]) -> str:
-    """A Markdown table: columns at the vertical gaps shared by the rows' cells; the first row heads it."""
-    cells = [line for row in rows for line in row.lines]
-    cuts = []
-    spans = sorted((line.bbox[0], line.bbox[2]) for line in cells if len(line.text) > 0)
-    reach = spans[0][1]
-    for start, end in spans[1:]:
-        if start > reach:
-            cuts.append((reach + start) / 2)
-        reach = max(reach, end)
+def table_markdown(rows: list[Row], cuts: list[float] | None = None) -> str:
+    """A Markdown table read row by row; the first row heads it.
+
+    Args:
+        rows: the table's rows, top to bottom.
+        cuts: x positions in pixels between columns (ruled tables: their vertical rules); None: the
+            vertical gaps shared by the rows' cells.
+    """
+    if cuts is None:
+        cuts = column_gaps([line for row in rows for line in row.lines])
     table = []
     for row in rows:
         columns = [""] * (len(cuts) + 1)
@@ -299,6 +320,18 @@ def _table(rows: list[Row]) -> str:
         table.append("| " + " | ".join(columns) + " |")
     table.insert(1, "|" + "---|" * (len(cuts) + 1))
     return "\n".join(table)
+
+
+def column_gaps(lines: list[Line]) -> list[float]:
+    """x positions in pixels of the vertical gaps that no line's box covers, left to right."""
+    cuts: list[float] = []
+    spans = sorted((line.bbox[0], line.bbox[2]) for line in lines)
+    reach = spans[0][1]
+    for start, end in spans[1:]:
+        if start > reach:
+            cuts.append((reach + start) / 2)
+        reach = max(reach, end)
+    return cuts
 
 
 def join_rows(lines: list[Line]) -> str:

@@ -59,6 +59,8 @@ class PageResult:
         data: JSON mode: the key-value object extracted from the page (``None`` in other modes).
         truncated: True when the VLM's answer reached the page's output budget (the text may be
             incomplete; ``notes`` says at how many tokens).
+        layout: how a line-based engine ordered the page: ``"regions"`` (the layout model's regions) or
+            ``"off"`` (the geometry of its lines alone); ``None`` for engines without line boxes.
     """
 
     number: int
@@ -73,6 +75,7 @@ class PageResult:
     fallback: str | None = None
     data: Any = None
     truncated: bool = False
+    layout: str | None = None
 
 
 @dataclass

@@ -88,7 +88,8 @@ def render(result: OcrResult, fmt: str = "md", *, source_folder: str | None = No
         result: the recognised document.
         fmt: ``"md"``: YAML front matter (``textdrop`` version, ``source``, ``sha256``, ``engine``,
             ``model``, ``pages`` (count), ``created`` (UTC, ISO 8601 to the second, ``Z`` suffix),
-            ``seconds`` (rounded to 0.01), ``fallback`` (``pages``, ``why``) when a VLM failed on
+            ``seconds`` (rounded to 0.01), ``layout`` (``regions`` or ``off``, for line-based engines:
+            how the reading order was found), ``fallback`` (``pages``, ``why``) when a VLM failed on
             some pages and the embedded engine read them, ``truncated`` (page numbers) when a VLM's answer
             reached the page's output budget, and ``source_folder`` when given) between ``---`` lines, a
             blank line, then the Markdown.
@@ -124,6 +125,9 @@ def render(result: OcrResult, fmt: str = "md", *, source_folder: str | None = No
         "created": created,
         "seconds": round(result.seconds, 2),
     }
+    layout = next((page.layout for page in result.pages if page.layout), None)
+    if layout:
+        front_matter["layout"] = layout
     if result.fallback_pages:
         reasons = dict.fromkeys(page.fallback for page in result.pages if page.fallback)
         front_matter["fallback"] = {"pages": result.fallback_pages, "why": list(reasons)}

@@ -50,6 +50,11 @@ class RecognizeOptions(BaseModel):
     detect_orientation: bool = Field(
         True, description="Detect pages scanned sideways or upside down and read them upright."
     )
+    layout: bool = Field(
+        True,
+        description="Line-based engines: read the page through the regions of a layout model (columns, "
+        "tables, figures, headers); off: by the geometry of its text lines alone.",
+    )
     mode: Mode = Field(
         "markdown",
         description="VLM engines: 'markdown' (tables, formulas in LaTeX), 'text' (plain text in reading "

@@ -12,6 +12,11 @@ instead of calling its all-in-one pipeline, for three reasons measured on ``shar
   so the classifier only votes for the whole page.
 - **Memory**: detection runs on the page scaled to at most :data:`DET_MAX_SIDE` pixels (the detector's
   activations dominate peak memory), recognition crops the lines from the full-resolution page.
+
+The lines are then put in reading order through the regions of a layout model
+(:mod:`textdrop.engine.layout_model`, :mod:`textdrop.engine.regions`); ``RecognizeOptions.layout =
+False`` orders them by their geometry alone
+(:mod:`textdrop.engine.layout`). See ``docs/adr/010-layout.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ import numpy as np
 from textdrop.engine.backends.base import Engine, RecognizeOptions
 from textdrop.engine.errors import EngineUnavailableError
 from textdrop.engine.layout import compose, join_rows
+from textdrop.engine.layout_model import LayoutModel
 from textdrop.engine.memory import release_memory
+from textdrop.engine.regions import compose_regions
 from textdrop.engine.result import Line, PageResult
 
 if TYPE_CHECKING:
@@ -62,6 +69,11 @@ ORIENTATION_SAMPLE = 24
 ELONGATED = 1.5
 """A box whose long side is at least this many times its short side counts as a line in that direction."""
 
+LAYOUT_MIN_SIDE = 480
+"""Images whose short side is below this many pixels (screen captures of a few lines) are ordered by
+their lines alone: the layout model sees every image at 608×800 and finds no page layout in a strip, and
+a capture must come back within a quarter of a second (``benchmarks/capture.py``)."""
+
 
 class RapidEngine(Engine):
     """RapidOCR 3.10 (PP-OCRv6) on onnxruntime, CPU only; boxes and confidences per line."""
@@ -72,6 +84,7 @@ class RapidEngine(Engine):
     def __init__(self, model: str | None = None, options: Any = None) -> None:
         super().__init__(model, options)
         self._ocr: Any = None
+        self._layout = LayoutModel()
 
     @classmethod
     def is_available(cls) -> bool:
@@ -101,6 +114,7 @@ class RapidEngine(Engine):
     def close(self) -> None:
         """Drop the ONNX sessions."""
         self._ocr = None
+        self._layout = LayoutModel()
 
     def recognize_page(self, image: Image.Image, options: RecognizeOptions) -> PageResult:
         """Recognise one RGB page; see the module docstring for the pipeline."""
@@ -123,14 +137,21 @@ class RapidEngine(Engine):
             bgr, quads = _rotate(bgr, quads, 180)
             crops = [_crop(bgr, quad) for quad in quads]
             rotation = (rotation + 180) % 360
-        lines = self._recognize(crops, quads)
         height, width = bgr.shape[:2]
-        ordered, markdown, text = compose(lines, width, height)
+        use_layout = options.layout and len(quads) > 0 and min(height, width) >= LAYOUT_MIN_SIDE
+        lines = self._recognize(crops, quads)
+        if use_layout and lines:
+            regions = self._layout.detect(bgr)
+            gray = np.ascontiguousarray(bgr[:, :, 1])  # the green channel: gray enough to find rules
+            ordered, markdown, text = compose_regions(lines, regions, gray)
+        else:
+            ordered, markdown, text = compose(lines, width, height)
         return PageResult(
             number=1,
             width=width,
             height=height,
             rotation=rotation,
+            layout="regions" if use_layout else "off",
             lines=ordered,
             markdown=markdown,
             text=text,

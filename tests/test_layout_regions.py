@@ -1,0 +1,266 @@
+"""Reading order through layout regions, on synthetic pages drawn with PIL and read by the real engine.
+
+Each page's paragraphs start every line with a marker word (``alpha``, ``bravo``…), so the order of the
+markers in the recognised text is the reading order. The pages are the kinds of ``docs/adr/010-layout.md``:
+columns under a full-width title, a figure breaking a column, ruled and borderless tables, a table beside
+a text column, a header and a footer; and a page turned by 90 and 180 degrees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image, ImageDraw
+
+from tests.helpers.pages import Page, font
+from textdrop.cli import run
+from textdrop.engine import recognize
+from textdrop.engine.backends.base import RecognizeOptions
+from textdrop.engine.backends.rapid import RapidEngine
+from textdrop.engine.layout import compose
+from textdrop.engine.layout_model import LayoutModel, Region
+from textdrop.engine.regions import compose_regions
+from textdrop.engine.result import Line, OcrResult
+
+pytestmark = pytest.mark.slow
+
+MARKERS = ("alpha", "bravo", "charlie", "delta")
+
+PRICES = [
+    ["Item", "Origin", "Price"],
+    ["apples", "north farm", "12.50"],
+    ["honey", "hill village", "8.00"],
+    ["cheese", "river town", "15.25"],
+    ["wool", "east meadow", "30.00"],
+]
+
+
+def marker_runs(text: str) -> list[str]:
+    """The markers of the text's lines in order, each run of one marker counted once."""
+    runs: list[str] = []
+    for line in text.splitlines():
+        first = line.split()[0] if line.split() else ""
+        if first in MARKERS and (not runs or runs[-1] != first):
+            runs.append(first)
+    return runs
+
+
+def lines_of(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[RapidEngine]:
+    backend = RapidEngine()
+    backend.load()
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def read(engine: RapidEngine, tmp_path: Path):
+    def read(page: Page, layout: bool = True) -> OcrResult:
+        return recognize(
+            page.save(tmp_path / "page.png"), engine=engine, options=RecognizeOptions(layout=layout)
+        )
+
+    return read
+
+
+def two_columns() -> Page:
+    page = Page()
+    top = page.title("Harvest Report Summary", 120, 120)
+    page.paragraph("alpha", 120, top, 660, 12)
+    page.paragraph("bravo", 120, top + 600, 660, 12)
+    page.paragraph("charlie", 870, top, 660, 12)
+    page.paragraph("delta", 870, top + 600, 660, 12)
+    return page
+
+
+def test_two_columns_under_a_full_width_title_are_read_column_by_column(read) -> None:
+    result = read(two_columns())
+    (page,) = result.pages
+    assert page.layout == "regions"
+    assert lines_of(result.text)[0] == "Harvest Report Summary"
+    assert result.markdown.startswith("## Harvest Report Summary")
+    assert marker_runs(result.text) == ["alpha", "bravo", "charlie", "delta"]
+
+
+def test_four_narrow_columns_are_read_one_after_the_other(read) -> None:
+    page = Page()
+    top = page.title("Valley Gazette Weekly", 120, 120, size=80)
+    for index, marker in enumerate(MARKERS):
+        page.paragraph(marker, 110 + index * 365, top, 330, 36, size=24)
+    result = read(page)
+    assert lines_of(result.text)[0] == "Valley Gazette Weekly"
+    assert marker_runs(result.text) == list(MARKERS)
+    for line in result.markdown.splitlines():  # no row joins two columns
+        assert sum(marker in line for marker in MARKERS) <= 1, line
+
+
+def test_a_figure_breaking_a_column_is_a_placeholder_in_that_column(read) -> None:
+    page = Page()
+    top = page.title("Bridges of the Valley", 120, 120)
+    below = page.paragraph("alpha", 120, top, 660, 10)
+    page.picture((120, below, 780, below + 500))
+    page.line("Figure 1: the old bridge at dawn", 120, below + 520, 26)
+    page.paragraph("bravo", 120, below + 600, 660, 10)
+    page.paragraph("charlie", 870, top, 660, 30)
+    result = read(page)
+    assert marker_runs(result.text) == ["alpha", "bravo", "charlie"]
+    text = result.text
+    assert text.index("alpha") < text.index("Figure 1: the old bridge") < text.index("bravo")
+    markdown = result.markdown
+    assert "*[Figure" in markdown
+    assert markdown.index("alpha") < markdown.index("*[Figure") < markdown.index("bravo")
+
+
+def test_a_ruled_table_is_read_row_by_row_with_wrapped_cells_kept_in_their_row(read) -> None:
+    rows = [
+        ["Item", "Notes on the harvest", "Price"],
+        ["apples", "picked early in the\nnorth farm orchards", "12.50"],
+        ["honey", "from the hill village\nhives near the forest", "8.00"],
+        ["cheese", "aged in the river town\ncellars for a year", "15.25"],
+    ]
+    page = Page()
+    top = page.title("Market Prices", 120, 120)
+    below = page.paragraph("alpha", 120, top, 1400, 3)
+    below = page.table(120, below, [300, 700, 300], rows, ruled=True, height=100)
+    page.paragraph("bravo", 120, below, 1400, 3)
+    result = read(page)
+    assert marker_runs(result.text) == ["alpha", "bravo"]
+    table = [line for line in result.markdown.splitlines() if line.startswith("|")]
+    assert table[0].split("|")[1:4] == [" Item ", " Notes on the harvest ", " Price "]
+    assert table[2] == "| apples | picked early in the north farm orchards | 12.50 |"
+    assert table[3] == "| honey | from the hill village hives near the forest | 8.00 |"
+    assert table[4] == "| cheese | aged in the river town cellars for a year | 15.25 |"
+    text = result.text
+    assert text.index("alpha") < text.index("apples") < text.index("honey") < text.index("bravo")
+
+
+def test_a_borderless_table_is_read_row_by_row(read) -> None:
+    page = Page()
+    top = page.title("Market Prices", 120, 120)
+    below = page.paragraph("alpha", 120, top, 1400, 4)
+    below = page.table(120, below, [400, 500, 300], PRICES, ruled=False)
+    page.paragraph("bravo", 120, below, 1400, 4)
+    result = read(page)
+    assert marker_runs(result.text) == ["alpha", "bravo"]
+    lines = lines_of(result.text)
+    for row in PRICES:
+        assert " ".join(row) in lines
+    assert "| apples | north farm | 12.50 |" in result.markdown
+
+
+def test_a_table_beside_a_text_column_stays_apart_from_it(read) -> None:
+    page = Page()
+    top = page.title("Market Prices", 120, 120)
+    page.table(120, top, [300, 300, 200], PRICES, ruled=True)
+    page.paragraph("alpha", 1000, top, 540, 20)
+    result = read(page)
+    lines = lines_of(result.text)
+    for row in PRICES:  # no row of the table took a line of the text column
+        assert " ".join(row) in lines
+    alpha = [index for index, line in enumerate(lines) if line.startswith("alpha")]
+    assert len(alpha) == 20
+    assert alpha == list(range(alpha[0], alpha[0] + 20))  # the column is read in one run
+    assert "| wool | east meadow | 30.00 |" in result.markdown
+
+
+def test_header_and_footer_are_kept_apart_from_the_text(read) -> None:
+    page = Page()
+    page.line("Valley Quarterly Review Issue 7", 120, 60, 24)
+    below = page.title("Harvest Report Summary", 120, 200)
+    below = page.paragraph("alpha", 120, below, 1400, 12)
+    page.paragraph("bravo", 120, below, 1400, 12)
+    page.line("Page 12", 780, 2240, 24)
+    result = read(page)
+    markdown = result.markdown.splitlines()
+    assert markdown[0] == "<!-- header: Valley Quarterly Review Issue 7 -->"
+    assert markdown[-1] == "<!-- footer: Page 12 -->"
+    assert "## Harvest Report Summary" in markdown
+    assert marker_runs(result.text) == ["alpha", "bravo"]
+
+
+@pytest.mark.parametrize("degrees", [90, 180])
+def test_a_turned_page_is_read_upright_in_order(read, degrees: int) -> None:
+    page = two_columns()
+    page.image = page.image.rotate(degrees, expand=True, fillcolor="white")
+    result = read(page)
+    (found,) = result.pages
+    assert found.rotation == degrees  # turned clockwise by as much as the scan was turned the other way
+    assert found.width < found.height  # upright portrait
+    assert marker_runs(result.text) == ["alpha", "bravo", "charlie", "delta"]
+
+
+def test_layout_off_reads_by_lines_and_is_recorded(read, tmp_path: Path) -> None:
+    result = read(two_columns(), layout=False)
+    assert result.pages[0].layout == "off"
+    assert marker_runs(result.text) == ["alpha", "bravo", "charlie", "delta"]
+    source = two_columns().save(tmp_path / "columns.png")
+    for flag, recorded in ((["--layout", "off"], "off"), ([], "regions")):
+        out = tmp_path / f"out-{recorded}"
+        assert run(["ocr", str(source), "--engine", "rapid", "--out-dir", str(out), *flag]) == 0
+        (sidecar,) = out.glob("*.md")
+        front_matter = yaml.safe_load(sidecar.read_text(encoding="utf-8").split("---")[1])
+        assert front_matter["layout"] == recorded
+
+
+def test_the_layout_model_finds_the_regions_of_a_page() -> None:
+    page = two_columns()
+    regions = LayoutModel().detect(np.asarray(page.image)[:, :, ::-1].copy())
+    kinds = sorted(region.kind for region in regions)
+    assert kinds == ["text", "text", "text", "text", "title"]
+    title = next(region for region in regions if region.kind == "title")
+    assert title.bbox[1] < 200 and title.score > 0.5
+
+
+def test_a_picture_set_across_the_gutter_does_not_merge_the_columns() -> None:
+    """Magazine layout: a narrow picture straddles the gutter with column text above and below it; the
+    columns are still read one after the other (while a full-width one would end them)."""
+
+    def text_lines(marker: str, x: int, top: int, count: int) -> list[Line]:
+        return [
+            Line(f"{marker} words of the column", (x, top + 40 * i, x + 400, top + 40 * i + 30), 1.0)
+            for i in range(count)
+        ]
+
+    lines = text_lines("alpha", 100, 100, 10) + text_lines("bravo", 600, 100, 10)
+    lines += text_lines("charlie", 100, 900, 5) + text_lines("delta", 600, 900, 5)
+    regions = [
+        Region("text", (100, 100, 500, 500), 0.9),
+        Region("text", (600, 100, 1000, 500), 0.9),
+        Region("text", (100, 900, 500, 1100), 0.9),
+        Region("text", (600, 900, 1000, 1100), 0.9),
+    ]
+    narrow = Region("figure", (400, 550, 700, 850), 0.9)
+    ordered, _, text = compose_regions(lines, [*regions, narrow])
+    assert marker_runs(text) == ["alpha", "charlie", "bravo", "delta"]
+    assert sorted(map(id, ordered)) == sorted(map(id, lines))  # every line once
+    wide = Region("figure", (100, 550, 1000, 850), 0.9)
+    _, markdown, text = compose_regions(lines, [*regions, wide])
+    assert marker_runs(text) == ["alpha", "bravo", "charlie", "delta"]
+    assert markdown.index("bravo") < markdown.index("*[Figure]*") < markdown.index("charlie")
+
+
+def test_lines_in_no_region_are_read_by_their_geometry() -> None:
+    """A receipt where the model finds nothing reads exactly as the line geometry reads it."""
+    lines = [
+        Line("TOTAL", (100, 100, 200, 130), 1.0),
+        Line("12.00", (600, 100, 700, 130), 1.0),
+        Line("CASH", (100, 150, 200, 180), 1.0),
+        Line("20.00", (600, 150, 700, 180), 1.0),
+    ]
+    assert compose_regions(lines, []) == compose(lines, 800, 300)
+
+
+def test_a_small_capture_is_ordered_by_its_lines_alone(engine: RapidEngine) -> None:
+    image = Image.new("RGB", (320, 96), "white")
+    ImageDraw.Draw(image).text((10, 30), "quiet towns", font=font(30), fill="black")
+    page = engine.recognize_page(image, RecognizeOptions())
+    assert page.layout == "off"  # no layout model on a strip of screen text
+    assert page.text.strip() == "quiet towns"
