@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     ocr.add_argument("--force", action="store_true", help="recognise even files whose sidecar is up to date")
     ocr.add_argument("--dpi", type=int, help="PDF render resolution in dots per inch (default: 200)")
     ocr.add_argument(
+        "--pdf-text",
+        choices=("auto", "layer", "ocr"),
+        help="PDF pages: use a usable text layer, else OCR (auto, the default); text layers only; always OCR",
+    )
+    ocr.add_argument(
         "--copy", action="store_true", help="also put the text on the clipboard (kept after exit)"
     )
     vlm = ocr.add_argument_group("VLM engines (llama, mlx, openai)")
@@ -353,6 +358,8 @@ def _recognize_options(args: argparse.Namespace, base: RecognizeOptions) -> Reco
         update["max_tokens"] = args.max_tokens
     if args.no_fallback:
         update["fallback"] = False
+    if args.pdf_text:
+        update["pdf_text"] = args.pdf_text
     if args.schema:
         update["json_schema"] = _read_schema(args.schema)
     if (update.get("fields") or update.get("json_schema")) and (args.mode or base.mode) != "json":

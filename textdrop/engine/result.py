@@ -57,6 +57,9 @@ class PageResult:
         notes: free-form remarks about how the page was read (a blank page skipped, a retried loop).
         fallback: ``"<engine>: <reason>"`` when a VLM failed on the page and another engine read it.
         data: JSON mode: the key-value object extracted from the page (``None`` in other modes).
+        text_source: for a PDF page, ``"layer"`` (read from its text layer) or ``"ocr"``; ``None`` for images.
+        warnings: problems the user should know of (text found that no installed language pack reads,
+            a page without a text layer read with ``pdf_text = "layer"``).
     """
 
     number: int
@@ -70,6 +73,8 @@ class PageResult:
     notes: list[str] = field(default_factory=list)
     fallback: str | None = None
     data: Any = None
+    text_source: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -110,6 +115,19 @@ class OcrResult:
     def fallback_pages(self) -> list[int]:
         """Numbers of the pages another engine read because the VLM failed on them."""
         return [page.number for page in self.pages if page.fallback]
+
+    @property
+    def warnings(self) -> list[str]:
+        """The pages' warnings, each once, in page order."""
+        return list(dict.fromkeys(warning for page in self.pages for warning in page.warnings))
+
+    def text_sources(self) -> dict[str, list[int]]:
+        """Page numbers by text source (``{"layer": [1, 2], "ocr": [3]}``); empty when no page is a PDF's."""
+        sources: dict[str, list[int]] = {}
+        for page in self.pages:
+            if page.text_source is not None:
+                sources.setdefault(page.text_source, []).append(page.number)
+        return sources
 
     @property
     def text(self) -> str:

@@ -88,9 +88,10 @@ def render(result: OcrResult, fmt: str = "md") -> str:
         result: the recognised document.
         fmt: ``"md"``: YAML front matter (``textdrop`` version, ``source``, ``sha256``, ``engine``,
             ``model``, ``pages`` (count), ``created`` (UTC, ISO 8601 to the second, ``Z`` suffix),
-            ``seconds`` (rounded to 0.01), and ``fallback`` (``pages``, ``why``) when a VLM failed on
-            some pages and the embedded engine read them) between ``---`` lines, a blank line, then
-            the Markdown.
+            ``seconds`` (rounded to 0.01), ``fallback`` (``pages``, ``why``) when a VLM failed on
+            some pages and the embedded engine read them, ``pdf_text`` (page numbers by text source,
+            ``layer`` or ``ocr``) for a PDF, and ``warnings`` when there are any) between ``---`` lines,
+            a blank line, then the Markdown.
             ``"txt"``: the plain text only, pages separated by form feeds. ``"json"``: the whole result,
             boxes included, under a ``textdrop`` object holding ``version`` and ``created``.
 
@@ -120,6 +121,10 @@ def render(result: OcrResult, fmt: str = "md") -> str:
     if result.fallback_pages:
         reasons = dict.fromkeys(page.fallback for page in result.pages if page.fallback)
         front_matter["fallback"] = {"pages": result.fallback_pages, "why": list(reasons)}
+    if result.text_sources():
+        front_matter["pdf_text"] = result.text_sources()
+    if result.warnings:
+        front_matter["warnings"] = result.warnings
     header = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, width=_YAML_WIDTH)
     return f"---\n{header}---\n\n{result.markdown.rstrip()}".rstrip("\n") + "\n"
 

@@ -39,6 +39,7 @@ BUILTIN_ENGINES: dict[str, str] = {
 """Engine name -> ``module:Class``. ``auto`` chooses among them in :mod:`textdrop.engine.auto`."""
 
 Mode = Literal["markdown", "text", "json"]
+PdfText = Literal["auto", "layer", "ocr"]
 
 
 class RecognizeOptions(BaseModel):
@@ -64,6 +65,11 @@ class RecognizeOptions(BaseModel):
     )
     fallback: bool = Field(
         True, description="VLM engines: read a page with the embedded engine when the VLM fails on it."
+    )
+    pdf_text: PdfText = Field(
+        "auto",
+        description="PDF pages: 'auto' reads a page from its text layer when it has a usable one and OCRs "
+        "the others; 'layer' only ever reads text layers (no OCR); 'ocr' always OCRs the pixels.",
     )
 
 
