@@ -230,6 +230,10 @@ def _ocr(args: argparse.Namespace) -> int:
     from textdrop.engine.sidecar import find_up_to_date, write_sidecar
     from textdrop.settings import load_settings
 
+    if args.stdout and args.format == "pdf":
+        raise UsageError(
+            "--stdout prints text, not a PDF: leave out --stdout, or use --format md, txt or json."
+        )
     settings = load_settings()
     limits = settings.sources
     if args.dpi is not None:

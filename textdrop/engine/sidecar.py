@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMATS: tuple[str, ...] = ("md", "txt", "json")
-"""Sidecar formats, named by their file extension."""
+FORMATS: tuple[str, ...] = ("md", "txt", "json", "pdf")
+"""Sidecar formats, named by their file extension; ``pdf`` is the searchable PDF (:mod:`.pdfout`)."""
 
 DEFAULT_TEMPLATE = "{name}.{ext}"
 
@@ -50,7 +50,7 @@ FRONT_MATTER_LIMIT = 64 * 1024
 _PLACEHOLDERS = frozenset({"name", "stem", "ext"})
 _FORMATTER = string.Formatter()
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?$", re.DOTALL | re.MULTILINE)
-_SUFFIX_FORMATS = {".md": "md", ".json": "json"}
+_SUFFIX_FORMATS = {".md": "md", ".json": "json", ".pdf": "pdf"}
 TEMP_PREFIX = ".textdrop-"
 """Temp files are named ``.textdrop-<pid>-<random>.tmp``: the writer's process id tells a stale one."""
 _TEMP_NAME = re.compile(r"\A\.textdrop-(\d+)-[^/\\]*\.tmp\Z")
@@ -99,9 +99,12 @@ def render(result: OcrResult, fmt: str = "md") -> str:
         The text to write, ending in exactly one newline.
 
     Raises:
-        ValueError: ``fmt`` is not one of :data:`FORMATS`.
+        ValueError: ``fmt`` is not one of :data:`FORMATS`, or is ``pdf`` (a binary file: see
+            :func:`write_sidecar`).
     """
     _check_format(fmt)
+    if fmt == "pdf":
+        raise ValueError("a searchable PDF is not text; write it with write_sidecar(result, source, 'pdf')")
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if fmt == "json":
         data = {"textdrop": {"version": __version__, "created": created}, **result.to_dict()}
@@ -251,7 +254,9 @@ def write_sidecar(
 
     The name comes from :func:`sidecar_path`, so a file textdrop did not write is never overwritten. The
     metadata names ``source.name`` as the source. A ``txt`` sidecar that already holds the same text is
-    left as it is. The new file gets mode 0o644 less the process umask, like any newly created file.
+    left as it is. A ``pdf`` is the searchable PDF of :func:`textdrop.engine.pdfout.searchable_pdf`, built
+    from ``source`` (read again, never modified). The new file gets mode 0o644 less the process umask,
+    like any newly created file.
 
     Args:
         result: the recognised document.
@@ -268,7 +273,13 @@ def write_sidecar(
         ValueError: unknown ``fmt`` or an invalid ``template``.
         OutputError: the folder cannot be created or written, the disk is full, or no name is free.
     """
-    content = render(replace(result, source=file_label(source.name)), fmt)
+    named = replace(result, source=file_label(source.name))
+    if fmt == "pdf":
+        from textdrop.engine.pdfout import searchable_pdf
+
+        content: str | bytes = searchable_pdf(named, source)
+    else:
+        content = render(named, fmt)
     if out_dir is not None:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -277,7 +288,9 @@ def write_sidecar(
                 f"Cannot create the output folder {out_dir}: {error.strerror or error}. "
                 f"Check that its parent is a writable folder, or choose another output folder."
             ) from error
-    target = sidecar_path(source, fmt, out_dir=out_dir, template=template, content=content)
+    target = sidecar_path(
+        source, fmt, out_dir=out_dir, template=template, content=content if isinstance(content, str) else None
+    )
     if fmt == "txt" and target.is_file():
         log.debug("%s already holds this text", target)
         return target
@@ -393,6 +406,10 @@ def _read_metadata(path: Path, fmt: str) -> dict[str, Any] | None:
     """:func:`read_metadata` for a file known to be of format ``fmt``."""
     if not path.is_file():  # also keeps a FIFO from blocking the read
         return None
+    if fmt == "pdf":
+        from textdrop.engine.pdfout import read_metadata as read_pdf_metadata
+
+        return read_pdf_metadata(path)
     try:
         with path.open("rb") as handle:
             head = handle.read(FRONT_MATTER_LIMIT)
@@ -431,8 +448,8 @@ def _front_matter(text: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and "textdrop" in data else None
 
 
-def _atomic_write(target: Path, content: str) -> None:
-    """Write ``content`` as UTF-8 to a temp file beside ``target``, fsync it, and rename it into place."""
+def _atomic_write(target: Path, content: str | bytes) -> None:
+    """Write ``content`` (text as UTF-8) to a temp file beside ``target``, fsync it, rename it into place."""
     folder = target.parent
     hint = "Check that the folder exists and is writable, and that the disk has free space."
     try:
@@ -442,7 +459,7 @@ def _atomic_write(target: Path, content: str) -> None:
     temp = Path(name)
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(content.encode("utf-8"))
+            file.write(content.encode("utf-8") if isinstance(content, str) else content)
             file.flush()
             os.fsync(file.fileno())
         temp.chmod(0o644 & ~_umask())

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -112,6 +113,11 @@ class FolderOptions(BaseModel):
     output: Path | None = Field(None, description="Folder for the sidecars; default: beside each file.")
     engine: str | None = Field(None, description="Engine for this folder; default: the configured one.")
     template: str | None = Field(None, description="Sidecar name template; default: the [sidecar] one.")
+    outputs: tuple[Literal["md", "txt", "json", "pdf"], ...] = Field(
+        ("md",),
+        description="What to write for each file: 'md' (Markdown sidecar), 'txt', 'json', and 'pdf' (a "
+        'searchable PDF: the pages with an invisible text layer), e.g. ["md", "pdf"].',
+    )
     clipboard: bool = Field(False, description="Tray app: put each new result on the clipboard.")
     notify: bool = Field(False, description="Tray app: show a notification for each new result.")
 
@@ -133,6 +139,19 @@ class FolderOptions(BaseModel):
         if value is not None:
             SidecarOptions(template=value)  # raises ValueError with the reason
         return value
+
+    @field_validator("outputs")
+    @classmethod
+    def _some_outputs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError('give each output format once, and at least one, such as ["md", "pdf"]')
+        return value
+
+    @property
+    def checked_output(self) -> str:
+        """The output whose metadata tells whether a file is done: the first that carries metadata
+        (``txt`` carries none)."""
+        return next((fmt for fmt in self.outputs if fmt != "txt"), self.outputs[0])
 
 
 class WatchOptions(BaseModel):
@@ -564,6 +583,9 @@ class WatchService:
             self._transient(folder, path, None, f"cannot read the file: {error.strerror or error}", error)
             return
         self._unreadable.pop(path, None)
+        if path.suffix.lower() == ".pdf" and read_metadata(path) is not None:
+            log.debug("%s is a searchable PDF textdrop wrote; not read again", label)
+            return
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
             log.debug("%s changed while being hashed; waiting for it to settle", label)
             tracker.touch(path)
@@ -574,7 +596,9 @@ class WatchService:
             log.debug("%s failed before (%s); skipped until it changes", label, entry.last_error)
             return
         template = folder.template or self.template
-        current = find_up_to_date(path, digest, "md", out_dir=folder.output, template=template)
+        current = find_up_to_date(
+            path, digest, folder.checked_output, out_dir=folder.output, template=template
+        )
         if current is not None:  # written before a crash, or by `textdrop ocr`
             metadata = read_metadata(current) or {}
             seconds = metadata.get("seconds")
@@ -639,9 +663,7 @@ class WatchService:
             )
             return False
         try:
-            target = write_sidecar(
-                result, path, "md", out_dir=folder.output, template=folder.template or self.template
-            )
+            target = self._write_outputs(folder, path, result)
         except OutputError as error:
             self._transient(folder, path, digest, str(error), error)
             return True
@@ -693,9 +715,8 @@ class WatchService:
         if result.sha256 != digest:  # replaced between hashing and reading: read the new version
             self._trackers[folder.path].touch(path)
             return
-        template = folder.template or self.template
         try:
-            target = write_sidecar(result, path, "md", out_dir=folder.output, template=template)
+            target = self._write_outputs(folder, path, result)
         except OutputError as error:
             self._transient(folder, path, digest, str(error), error)
             return
@@ -710,6 +731,16 @@ class WatchService:
                 path, "done", sidecar=target, seconds=result.seconds, pages=pages, markdown=result.markdown
             )
         )
+
+    def _write_outputs(self, folder: FolderOptions, path: Path, result: OcrResult) -> Path:
+        """Write every output of ``folder`` for ``path``; returns the one :attr:`FolderOptions.checked_output`
+        names. Raises OutputError."""
+        template = folder.template or self.template
+        targets = {
+            fmt: write_sidecar(result, path, fmt, out_dir=folder.output, template=template)
+            for fmt in folder.outputs
+        }
+        return targets[folder.checked_output]
 
     def _changed(self, path: Path, stat: os.stat_result) -> bool:
         try:
