@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from textdrop import __version__, cli_models, cli_watch
 from textdrop.engine.backends.base import RecognizeOptions, split_spec
-from textdrop.engine.errors import ExitCode, FileAccessError, TextdropError, UsageError
+from textdrop.engine.errors import ExitCode, FileAccessError, ModelError, TextdropError, UsageError
 from textdrop.engine.result import OcrResult
 from textdrop.engine.sidecar import FORMATS
 from textdrop.engine.sources import SUPPORTED_SUFFIXES, file_label, sha256_file
@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     ocr.add_argument("-e", "--engine", help="engine name, or 'auto' (default: from the config file)")
     ocr.add_argument("--force", action="store_true", help="recognise even files whose sidecar is up to date")
     ocr.add_argument("--dpi", type=int, help="PDF render resolution in dots per inch (default: 200)")
+    ocr.add_argument(
+        "-l",
+        "--lang",
+        help="languages of the pages, e.g. ru,en (ISO 639-1 codes or pack ids; see: textdrop models list)",
+    )
     ocr.add_argument(
         "--pdf-text",
         choices=("auto", "layer", "ocr"),
@@ -248,6 +253,7 @@ def _ocr(args: argparse.Namespace) -> int:
         preload=False,
         backends=settings.backends(),
     )
+    _check_languages(options.languages, queue.engine_name())
     tally = _Tally()
     waiting: deque[tuple[Path, Job]] = deque()
     copied: list[str] = []
@@ -265,6 +271,8 @@ def _ocr(args: argparse.Namespace) -> int:
                     f"[green]✓[/green] {escape(file_label(item))} → {escape(file_label(target))} "
                     f"({pages} page{'s' if pages != 1 else ''}, {result.seconds:.1f} s)"
                 )
+            for warning in result.warnings:
+                err.print(f"[yellow]![/yellow] {escape(file_label(item.name))}: {escape(warning)}")
             tally.written += 1
             if args.copy:
                 copied.append(result.markdown.strip())
@@ -335,6 +343,24 @@ def _ocr(args: argparse.Namespace) -> int:
     return tally.exit_code
 
 
+def _check_languages(languages: tuple[str, ...], engine: str) -> None:
+    """Refuse, before any file is read, a language nothing reads, or (embedded engine) a pack not installed.
+
+    Raises:
+        ModelError: the message names the language, or the command that installs its pack.
+    """
+    from textdrop.engine.catalog import missing_pack_message, packs_for
+
+    _, packs = packs_for(languages)
+    if split_spec(engine)[0] != "rapid" or not packs:
+        return
+    from textdrop.engine.download import pack_files
+
+    for pack in packs:
+        if pack_files(pack) is None:
+            raise ModelError(missing_pack_message(pack, languages))
+
+
 def engine_spec(engine: str, model: str | None) -> str:
     """The engine spec for ``--engine`` and ``--model``: ``llama`` + ``granite-docling-258m`` → ``llama:…``.
 
@@ -364,6 +390,8 @@ def _recognize_options(args: argparse.Namespace, base: RecognizeOptions) -> Reco
         update["fallback"] = False
     if args.pdf_text:
         update["pdf_text"] = args.pdf_text
+    if args.lang:
+        update["languages"] = tuple(code.strip() for code in args.lang.split(",") if code.strip())
     if args.schema:
         update["json_schema"] = _read_schema(args.schema)
     if (update.get("fields") or update.get("json_schema")) and (args.mode or base.mode) != "json":

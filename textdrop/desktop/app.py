@@ -300,6 +300,10 @@ class TrayApp(QObject):
         text = result.markdown.strip()
         recent = Recent(f"{time.strftime('%H:%M')}  {what}: {_first_line(text)}", result, sidecar)
         self.recent.appendleft(recent)
+        if result.warnings:  # text was found that nothing installed reads: never a silent empty result
+            self.notifier.show(
+                f"textdrop: not all of the {what} could be read", result.warnings[0], error=True
+            )
         if not text:
             self.notifier.show("textdrop", f"No text found in the {what}.")
             return
@@ -370,6 +374,10 @@ class TrayApp(QObject):
         if event.status not in ("done", "reused"):
             return
         result_text = event.markdown.strip()
+        if event.warnings:
+            self.notifier.show(
+                f"textdrop: not all of {event.path.name} could be read", event.warnings[0], error=True
+            )
         if folder.clipboard and result_text:
             self._copy(result_text)
         if folder.notify:

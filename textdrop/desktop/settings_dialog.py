@@ -48,7 +48,7 @@ from PySide6.QtWidgets import (
 )
 
 from textdrop.engine import catalog, download
-from textdrop.engine.backends.base import engine_names, split_spec
+from textdrop.engine.backends.base import RecognizeOptions, engine_names, split_spec
 from textdrop.engine.catalog import ModelEntry
 from textdrop.engine.errors import ConfigError, TextdropError
 from textdrop.engine.sidecar import SidecarOptions
@@ -317,6 +317,11 @@ class SettingsDialog(QDialog):
         self.template_edit = QLineEdit()
         self.template_edit.setPlaceholderText("{name}.{ext}")
         self.template_edit.setToolTip(SidecarOptions.model_fields["template"].description)
+        self.languages_edit = QLineEdit()
+        self.languages_edit.setPlaceholderText(
+            "e.g. ru, en (empty: Chinese, Japanese, English, Latin scripts)"
+        )
+        self.languages_edit.setToolTip(RecognizeOptions.model_fields["languages"].description)
         self.copy_check = QCheckBox("Copy the text of a capture or a drop to the clipboard")
         self.notify_check = QCheckBox("Show a notification when a capture or a drop is read")
         self.login_check = QCheckBox("Start textdrop when I log in")
@@ -327,6 +332,10 @@ class SettingsDialog(QDialog):
         form.addRow("", _note("pynput syntax, e.g. <ctrl>+<alt>+t or <cmd>+<shift>+2"))
         form.addRow("Sidecar name:", self.template_edit)
         form.addRow("", _note("{name} = scan.jpg, {stem} = scan, {ext} = md; e.g. {stem}.ocr.{ext}"))
+        form.addRow("Languages:", self.languages_edit)
+        form.addRow(
+            "", _note("Other scripts need their language pack: textdrop models pull eslav (see Models).")
+        )
         form.addRow("", self.copy_check)
         form.addRow("", self.notify_check)
         form.addRow("", self.login_check)
@@ -436,6 +445,7 @@ class SettingsDialog(QDialog):
         self._engine_changed(name)
         self.hotkey_edit.setText(settings.desktop.hotkey)
         self.template_edit.setText(settings.sidecar.template)
+        self.languages_edit.setText(", ".join(settings.recognize.languages))
         self.copy_check.setChecked(settings.desktop.copy_results)
         self.notify_check.setChecked(settings.desktop.notify)
         self.login_check.setChecked(settings.desktop.start_at_login)
@@ -482,7 +492,13 @@ class SettingsDialog(QDialog):
         if not hotkey:
             hotkey_problem = "Give a capture hotkey, e.g. <ctrl>+<alt>+t."
         template = self.template_edit.text().strip()
-        problems = [problem for problem in (hotkey_problem, check_template(template)) if problem]
+        languages = tuple(self.languages_edit.text().replace(",", " ").split())
+        try:
+            catalog.packs_for(languages)
+            language_problem = ""
+        except TextdropError as exc:
+            language_problem = str(exc)
+        problems = [p for p in (hotkey_problem, check_template(template), language_problem) if p]
         if problems:
             self.show_error(" ".join(problems))
             return None
@@ -500,6 +516,8 @@ class SettingsDialog(QDialog):
                 _set(document, None, "engine", engine)
             if template != old.sidecar.template:
                 _set(document, "sidecar", "template", template)
+            if languages != old.recognize.languages:
+                _set(document, "recognize", "languages", list(languages))
             for key, value in desktop.items():
                 if value != getattr(old.desktop, key):
                     _set(document, "desktop", key, value)

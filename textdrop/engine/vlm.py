@@ -280,6 +280,7 @@ class VlmEngine(Engine):
             fields=options.fields or None,
             schema=options.json_schema,
             custom=options.prompt,
+            languages=options.languages,
         )
         notes: list[str] = []
         if options.mode == "json" and not options.prompt and self.family not in INSTRUCTION_FOLLOWING:

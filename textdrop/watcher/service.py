@@ -46,7 +46,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from textdrop.engine.backends.base import result_identity
+from textdrop.engine.backends.base import RecognizeOptions, result_identity
+from textdrop.engine.catalog import packs_for
 from textdrop.engine.errors import (
     ConfigError,
     EngineUnavailableError,
@@ -118,6 +119,10 @@ class FolderOptions(BaseModel):
         description="What to write for each file: 'md' (Markdown sidecar), 'txt', 'json', and 'pdf' (a "
         'searchable PDF: the pages with an invisible text layer), e.g. ["md", "pdf"].',
     )
+    languages: tuple[str, ...] | None = Field(
+        None,
+        description='Languages of this folder\'s pages (e.g. ["ru", "en"]); default: [recognize] languages.',
+    )
     clipboard: bool = Field(False, description="Tray app: put each new result on the clipboard.")
     notify: bool = Field(False, description="Tray app: show a notification for each new result.")
 
@@ -138,6 +143,16 @@ class FolderOptions(BaseModel):
     def _valid_template(cls, value: str | None) -> str | None:
         if value is not None:
             SidecarOptions(template=value)  # raises ValueError with the reason
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None:
+            try:
+                packs_for(value)
+            except TextdropError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("outputs")
@@ -188,6 +203,7 @@ class FileEvent:
         pages: page count, for ``done`` and ``reused``.
         markdown: the result's Markdown, for ``done`` and ``reused`` (the tray copies it for folders
             with ``clipboard = true``).
+        warnings: the result's warnings (text no installed language pack reads), for ``done`` and ``reused``.
     """
 
     path: Path
@@ -197,6 +213,7 @@ class FileEvent:
     seconds: float = 0.0
     pages: int = 0
     markdown: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 def is_ignored(path: Path, root: Path) -> bool:
@@ -638,6 +655,7 @@ class WatchService:
                 path,
                 priority=Priority.BACKGROUND,
                 engine=folder.engine,
+                options=self._options(folder),
                 limits=self.limits,
                 on_start=lambda job: self.ledger.start(key, digest),
             )
@@ -672,7 +690,14 @@ class WatchService:
         )
         log.info("%s → %s (same content as a file read before)", file_label(path), file_label(target))
         self.on_event(
-            FileEvent(path, "reused", sidecar=target, pages=len(result.pages), markdown=result.markdown)
+            FileEvent(
+                path,
+                "reused",
+                sidecar=target,
+                pages=len(result.pages),
+                markdown=result.markdown,
+                warnings=tuple(result.warnings),
+            )
         )
         return True
 
@@ -728,9 +753,21 @@ class WatchService:
         log.info("%s → %s (%d page(s), %.2f s)", file_label(path), file_label(target), pages, result.seconds)
         self.on_event(
             FileEvent(
-                path, "done", sidecar=target, seconds=result.seconds, pages=pages, markdown=result.markdown
+                path,
+                "done",
+                sidecar=target,
+                seconds=result.seconds,
+                pages=pages,
+                markdown=result.markdown,
+                warnings=tuple(result.warnings),
             )
         )
+
+    def _options(self, folder: FolderOptions) -> RecognizeOptions | None:
+        """The queue's recognition options with the folder's languages, or None (the queue's own)."""
+        if folder.languages is None:
+            return None
+        return self.jobs.options.model_copy(update={"languages": folder.languages})
 
     def _write_outputs(self, folder: FolderOptions, path: Path, result: OcrResult) -> Path:
         """Write every output of ``folder`` for ``path``; returns the one :attr:`FolderOptions.checked_output`
