@@ -59,16 +59,20 @@ def page(path: Path, lines: list[tuple[str, str]], size: int = 34) -> Path:
     return path
 
 
-@pytest.fixture
-def served_pack(hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> catalog.LanguagePack:  # noqa: F811
-    """The ``eslav`` pack, served by the loopback hub with the wheel's recogniser and its character list."""
+def serve_pack(hub: FakeHub, pack_id: str) -> catalog.LanguagePack:  # noqa: F811
+    """Serve the pack ``pack_id`` from the loopback hub: the wheel's recogniser and its character list."""
     model = wheel_model().read_bytes()
-    characters = (
-        onnxruntime.InferenceSession(str(wheel_model())).get_modelmeta().custom_metadata_map["character"]
-    )
-    pack = catalog.find_pack("eslav")
+    session = onnxruntime.InferenceSession(str(wheel_model()))
+    characters = session.get_modelmeta().custom_metadata_map["character"]
+    pack = catalog.find_pack(pack_id)
     hub.add_repo(pack.repo, {pack.model: model, pack.dictionary: characters.encode("utf-8") + b"\n"})
     return pack
+
+
+@pytest.fixture
+def served_pack(hub: FakeHub) -> catalog.LanguagePack:  # noqa: F811
+    """The ``eslav`` pack, served by the loopback hub."""
+    return serve_pack(hub, "eslav")
 
 
 def test_models_list_shows_the_packs_with_size_and_licence(capsys, monkeypatch):
@@ -242,3 +246,18 @@ def test_a_watched_folder_reads_with_its_own_languages(tmp_path: Path):
         harness.ledger.close()
     (event,) = [e for e in harness.events if e.status == "failed"]
     assert "textdrop models pull eslav" in event.message
+
+
+def test_a_right_to_left_pack_is_read_in_reading_order_or_says_what_it_needs(hub: FakeHub):  # noqa: F811
+    from importlib.util import find_spec
+
+    pack = serve_pack(hub, "arabic")
+    assert pack.rtl
+    download.pull_pack(pack)
+    engine = RapidEngine()
+    engine.load()
+    if find_spec("bidi") is None:
+        with pytest.raises(ModelError, match=r"pip install 'rapidocr\[rtl\]'"):
+            engine._pack_reader(pack)
+    else:
+        assert engine._pack_reader(pack).cfg.lang_type == "arabic"

@@ -421,6 +421,8 @@ class LanguagePack:
         repo: Hub repository id.
         revision: Branch, tag or commit to download.
         sha256: Expected SHA-256 of the model file, checked after the download when known.
+        rtl: The script is written right to left: the recogniser reads the line left to right, and the
+            text is put in reading order with python-bidi (RapidOCR's ``arabic`` handling).
     """
 
     id: str
@@ -435,6 +437,7 @@ class LanguagePack:
     repo: str = PACK_REPO
     revision: str = "main"
     sha256: str | None = None
+    rtl: bool = False
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -442,52 +445,37 @@ class LanguagePack:
         return (self.model,) if self.dictionary is None else (self.model, self.dictionary)
 
 
-def _pack(
-    id: str, folder: str, title: str, script: str, languages: str, size_mb: float, card: str
-) -> LanguagePack:
+def _pack(row: tuple[str, str, str, str, str, float, str], rtl: bool = False) -> LanguagePack:
+    pack_id, folder, title, script, languages, size_mb, card = row
     return LanguagePack(
-        id=id,
+        id=pack_id,
         title=title,
         script=script,
         languages=tuple(languages.split()),
         model=f"languages/{folder}/rec.onnx",
         dictionary=f"languages/{folder}/dict.txt",
         size_bytes=int(size_mb * 1_000_000),
-        source=f"https://huggingface.co/PaddlePaddle/{card} (Apache-2.0); ONNX: https://huggingface.co/{PACK_REPO}",
+        source=f"huggingface.co/PaddlePaddle/{card}_PP-OCRv5_mobile_rec (Apache-2.0), ONNX: {PACK_REPO}",
+        rtl=rtl,
     )
 
 
+# (id, folder in PACK_REPO's languages/, title, script, language codes, approximate MB, PaddleOCR model name)
 # Sizes: the PP-OCRv5 mobile recognisers are about 7.5 MB (Korean, with its larger dictionary, about 13 MB);
-# language lists from PaddleOCR's PP-OCRv5 multilingual documentation (model cards linked in ``source``).
+# language lists from PaddleOCR's PP-OCRv5 multilingual documentation (the model cards in ``source``).
+# fmt: off
 LANGUAGE_PACKS: tuple[LanguagePack, ...] = (
-    _pack(
-        "eslav", "eslav", "East Slavic (Cyrillic)", "Cyrillic", "ru uk be", 7.6, "eslav_PP-OCRv5_mobile_rec"
-    ),
-    _pack("greek", "greek", "Greek", "Greek", "el", 7.5, "el_PP-OCRv5_mobile_rec"),
-    _pack("korean", "korean", "Korean", "Hangul", "ko", 13.4, "korean_PP-OCRv5_mobile_rec"),
-    _pack(
-        "arabic",
-        "arabic",
-        "Arabic script",
-        "Arabic",
-        "ar fa ur ug ps ku sd",
-        7.6,
-        "arabic_PP-OCRv5_mobile_rec",
-    ),
-    _pack(
-        "devanagari",
-        "hindi",
-        "Devanagari",
-        "Devanagari",
-        "hi mr ne sa mai bho new gom",
-        7.6,
-        "devanagari_PP-OCRv5_mobile_rec",
-    ),
-    _pack("thai", "thai", "Thai", "Thai", "th", 7.5, "th_PP-OCRv5_mobile_rec"),
-    _pack("tamil", "tamil", "Tamil", "Tamil", "ta", 7.5, "ta_PP-OCRv5_mobile_rec"),
-    _pack("telugu", "telugu", "Telugu", "Telugu", "te", 7.5, "te_PP-OCRv5_mobile_rec"),
-    _pack("latin", "latin", "Extended Latin", "Latin", "latin", 7.6, "latin_PP-OCRv5_mobile_rec"),
+    _pack(("eslav", "eslav", "East Slavic (Cyrillic)", "Cyrillic", "ru uk be", 7.6, "eslav")),
+    _pack(("greek", "greek", "Greek", "Greek", "el", 7.5, "el")),
+    _pack(("korean", "korean", "Korean", "Hangul", "ko", 13.4, "korean")),
+    _pack(("arabic", "arabic", "Arabic script", "Arabic", "ar fa ur ug ps ku sd", 7.6, "arabic"), rtl=True),
+    _pack(("devanagari", "hindi", "Devanagari", "Devanagari", "hi mr ne sa mai new gom", 7.6, "devanagari")),
+    _pack(("thai", "thai", "Thai", "Thai", "th", 7.5, "th")),
+    _pack(("tamil", "tamil", "Tamil", "Tamil", "ta", 7.5, "ta")),
+    _pack(("telugu", "telugu", "Telugu", "Telugu", "te", 7.5, "te")),
+    _pack(("latin", "latin", "Extended Latin", "Latin", "latin", 7.6, "latin")),
 )
+# fmt: on
 """The language packs. ``latin`` (40+ Latin-script languages) mostly overlaps the built-in recogniser; it is
 chosen by its id (``--lang latin``), never for a language code."""
 
@@ -519,8 +507,7 @@ def packs_for(languages: tuple[str, ...] | list[str]) -> tuple[bool, tuple[Langu
             known = sorted({code for pack in LANGUAGE_PACKS for code in pack.languages} | BUILTIN_LANGUAGES)
             raise ModelError(
                 f"No recogniser reads the language {language!r}. Use ISO 639-1 codes such as ru, el, ko, ar, "
-                f"hi, "
-                f"th, en or de (all: {', '.join(known)}), or a pack id (textdrop models list)."
+                f"hi, th, en or de (all: {', '.join(known)}), or a pack id (textdrop models list)."
             )
     return builtin, tuple(packs.values())
 

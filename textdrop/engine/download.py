@@ -21,6 +21,10 @@ What huggingface_hub does for us, and textdrop relies on:
 - **Integrity**: a file is moved into the cache only when its size matches the hub's; blobs are
   content-addressed.
 
+Language packs of the embedded engine (:data:`~textdrop.engine.catalog.LANGUAGE_PACKS`) take the same path
+as a llama.cpp build (named files of one repository): :func:`pull_pack`, :func:`pack_files`,
+:func:`remove_pack`.
+
 Before any request, :func:`pull` checks offline mode and free disk space; :func:`memory_warning` compares a
 model with this machine's memory. :func:`remove` deletes through huggingface_hub's cache-management API.
 """
@@ -402,7 +406,7 @@ def pull(entry: ModelEntry, backend: str, *, progress: Progress | None = None) -
     _check_disk(entry, _missing_estimate(files))
     try:
         if isinstance(files, GgufFiles):
-            _pull_gguf(entry, files, progress)
+            _pull_files(entry, files, progress)
         else:
             _pull_mlx(entry, files, progress)
     except DownloadError:
@@ -415,7 +419,7 @@ def pull(entry: ModelEntry, backend: str, *, progress: Progress | None = None) -
     return _locate_entry(entry, backend)
 
 
-def _pull_gguf(
+def _pull_files(
     entry: ModelEntry | LanguagePack, files: GgufFiles | LanguagePack, progress: Progress | None
 ) -> None:
     """Download the named files of one repository (a GGUF build, or a language pack), planning first."""
@@ -630,12 +634,11 @@ def pull_pack(pack: LanguagePack, *, progress: Progress | None = None) -> tuple[
         if constants.is_offline_mode():
             raise DownloadError(
                 f"Cannot download the {pack.id} language pack: offline mode is on (HF_HUB_OFFLINE is set). "
-                "Unset "
-                "HF_HUB_OFFLINE to download it."
+                "Unset HF_HUB_OFFLINE to download it."
             )
         _check_disk(pack, _missing_estimate(pack))  # type: ignore[arg-type]
         try:
-            _pull_gguf(pack, pack, progress)
+            _pull_files(pack, pack, progress)
         except DownloadError:
             raise
         except Exception as exc:
@@ -649,9 +652,8 @@ def pull_pack(pack: LanguagePack, *, progress: Progress | None = None) -> tuple[
         remove_pack(pack)
         raise DownloadError(
             f"The {pack.id} language pack's {pack.model} from {pack.repo} on {endpoint()} is not the file "
-            "the "
-            "catalogue names (SHA-256 differs); it was deleted. The hub or mirror serves another file: check "
-            "HF_ENDPOINT, or update textdrop."
+            "the catalogue names (SHA-256 differs); it was deleted. The hub or mirror serves another file: "
+            "check HF_ENDPOINT, or update textdrop."
         )
     return found
 

@@ -240,8 +240,15 @@ class RapidEngine(Engine):
 
         config = self._ocr.cfg.Rec.copy()
         config.model_path, config.rec_keys_path = str(files[0]), str(files[1]) if files[1] else None
+        if pack.rtl:
+            config.lang_type = "arabic"  # RapidOCR then puts each line in reading order with python-bidi
         try:
             reader = TextRecognizer(config)
+        except ModuleNotFoundError as exc:
+            raise ModelError(
+                f"The {pack.id} language pack reads right-to-left text, which needs python-bidi to come out "
+                "in reading order. Install it with: pip install 'rapidocr[rtl]'"
+            ) from exc
         except Exception as exc:  # a damaged download, an incompatible model
             raise ModelError(
                 f"The {pack.id} language pack in {files[0].parent} cannot be loaded ({exc}); remove and "
