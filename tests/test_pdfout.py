@@ -128,6 +128,8 @@ def test_text_lies_over_its_line_on_an_image_read_turned(tmp_path: Path, rotatio
     target = write_sidecar(result_for(scan, [page]), scan, "pdf")
     assert text_in(target, 0, (xs[0] - 2, ys[0] - 2, xs[1] + 2, ys[1] + 2)) == "Quarterly report"
     assert text_in(target, 0, (xs[1] + 5, 0, width, height)) == ""
+    with pikepdf.open(target) as pdf:  # the image is kept as it is and shown the right way up
+        assert int(pdf.pages[0].obj.get("/Rotate", 0)) == rotation
 
 
 def test_a_pdf_source_keeps_its_pages_and_gets_text_only_on_ocred_pages(tmp_path: Path):

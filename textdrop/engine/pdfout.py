@@ -2,7 +2,8 @@
 
 Written with pikepdf (MPL-2.0, over qpdf, Apache-2.0; ``docs/adr/011-scripts-and-pdf.md`` says why this
 library). An image source becomes one page per image (TIFF frame) holding its pixels losslessly (a JPEG's
-own bytes when it needs no EXIF turn); a PDF source keeps its pages as they are, and only the pages that
+own bytes when it needs no EXIF turn), shown turned upright (``/Rotate``) when the engine found it sideways or
+upside down; a PDF source keeps its pages as they are, and only the pages that
 were OCRed get the layer (pages read from their own text layer are searchable already).
 
 Each line is drawn in text render mode 3 (invisible, as OCRmyPDF and Tesseract do) in a font without glyph
@@ -181,6 +182,8 @@ def _image_pages(pdf: pikepdf.Pdf, result: OcrResult, source: Path) -> None:
             )
             drawing = f"q {width:.4f} 0 0 {height:.4f} 0 0 cm /Im0 Do Q\n".encode()
             new.Contents = pdf.make_stream(drawing + font.layer(new, page, (0, 0, width, height), 0))
+            if page.rotation:  # the engine turned the page to read it: viewers show it the same way up
+                new.Rotate = page.rotation
 
 
 def _copy_pdf_pages(pdf: pikepdf.Pdf, result: OcrResult, source: Path) -> None:
