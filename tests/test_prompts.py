@@ -150,3 +150,14 @@ def test_every_family_and_mode_has_a_prompt(family: str, mode: str) -> None:
     prompt = build_prompt(family, mode)
     assert isinstance(prompt, str)
     assert prompt or (family == "lightonocr" and mode != "json")
+
+
+def test_general_vlms_are_told_the_languages_and_ocr_models_keep_their_trained_prompt():
+    from textdrop.engine.prompts import QWEN_VL_MARKDOWN
+
+    assert build_prompt("qwen-vl", "markdown", languages=["ru", "en"]) == (
+        QWEN_VL_MARKDOWN + " The page is in Russian and English."
+    )
+    assert build_prompt("generic", "text", languages=["xx"]).endswith(" The page is in xx.")
+    assert build_prompt("granite-docling", "markdown", languages=["ru"]) == "Convert this page to docling."
+    assert build_prompt("qwen-vl", "markdown", custom="Mine.", languages=["ru"]) == "Mine."

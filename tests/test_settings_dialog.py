@@ -110,6 +110,7 @@ def test_save_writes_the_changes_and_keeps_comments(
     dialog.model_edit.setText("granite-docling-258m")
     dialog.hotkey_edit.setText("<ctrl>+<shift>+o")
     dialog.template_edit.setText("{stem}.ocr.{ext}")
+    dialog.languages_edit.setText("ru, en")
     dialog.copy_check.setChecked(False)
     dialog._check(1, 1).setChecked(True)  # Screenshots: copy to clipboard
     dialog._check(1, 2).setChecked(True)  # Screenshots: notify
@@ -130,6 +131,7 @@ def test_save_writes_the_changes_and_keeps_comments(
     assert settings.desktop.copy_results is False
     assert settings.desktop.notify is True
     assert settings.sidecar.template == "{stem}.ocr.{ext}"
+    assert settings.recognize.languages == ("ru", "en")
     assert [folder.path for folder in settings.folders] == [scans, shots, inbox]
     assert settings.folders[0].settle_seconds == 7  # the keys the dialog does not show are kept
     assert (settings.folders[0].clipboard, settings.folders[0].notify) == (False, False)
@@ -181,12 +183,15 @@ def test_invalid_template_shows_an_error_and_saves_nothing(
 ) -> None:
     before = configured.read_text(encoding="utf-8")
     dialog.template_edit.setText("{stem}.md")
+    dialog.languages_edit.setText("ru, tlh")
     dialog.copy_check.setChecked(False)
     with qtbot.assertNotEmitted(dialog.saved):
         qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     assert dialog.isVisible()
     assert dialog.error_label.isVisible() and "{ext}" in dialog.error_label.text()
+    assert "No recogniser reads the language 'tlh'" in dialog.error_label.text()
     assert configured.read_text(encoding="utf-8") == before
+    dialog.languages_edit.setText("ru")
 
     dialog.template_edit.setText("{stem}.ocr.{ext}")  # fixed: saves, and the error goes away
     with qtbot.waitSignal(dialog.saved):

@@ -151,8 +151,8 @@ def test_unknown_format_is_rejected():
     with pytest.raises(ValueError, match="unknown sidecar format 'html'"):
         render(make_result(), "html")
     with pytest.raises(ValueError, match="unknown sidecar format"):
-        sidecar_path(Path("scan.jpg"), "pdf")
-    assert FORMATS == ("md", "txt", "json")
+        sidecar_path(Path("scan.jpg"), "docx")
+    assert FORMATS == ("md", "txt", "json", "pdf")
 
 
 # --- naming ------------------------------------------------------------------------------------------
@@ -323,7 +323,7 @@ def test_find_up_to_date_with_out_dir_and_template(source: Path, tmp_path: Path)
 # --- atomic write ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", [fmt for fmt in FORMATS if fmt != "pdf"])  # pdf: tests/test_pdfout.py
 def test_successful_write_leaves_no_temp_file(source: Path, fmt: str):
     path = write_sidecar(make_result(), source, fmt)
     assert path.name == f"scan.jpg.{fmt}"

@@ -27,7 +27,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from textdrop import __version__, cli_models, cli_serve, cli_watch
 from textdrop.engine.backends.base import RecognizeOptions, split_spec
-from textdrop.engine.errors import ExitCode, FileAccessError, LimitExceededError, TextdropError, UsageError
+from textdrop.engine.errors import (
+    ExitCode,
+    FileAccessError,
+    LimitExceededError,
+    ModelError,
+    TextdropError,
+    UsageError,
+)
 from textdrop.engine.result import OcrResult
 from textdrop.engine.sidecar import FORMATS, find_up_to_date, write_sidecar
 from textdrop.engine.sources import SUPPORTED_SUFFIXES, file_label, file_version, sha256_file
@@ -80,6 +87,16 @@ def _parser() -> argparse.ArgumentParser:
     ocr.add_argument("--dpi", type=int, help="PDF render resolution in dots per inch (default: 200)")
     ocr.add_argument(
         "--box", type=_box, metavar="X0,Y0,X1,Y1", help="read only this region of each page, in pixels"
+    )
+    ocr.add_argument(
+        "-l",
+        "--lang",
+        help="languages of the pages, e.g. ru,en (ISO 639-1 codes or pack ids; see: textdrop models list)",
+    )
+    ocr.add_argument(
+        "--pdf-text",
+        choices=("auto", "layer", "ocr"),
+        help="PDF pages: use a usable text layer, else OCR (auto, the default); text layers only; always OCR",
     )
     ocr.add_argument(
         "--copy", action="store_true", help="also put the text on the clipboard (kept after exit)"
@@ -318,6 +335,10 @@ def _ocr(args: argparse.Namespace) -> int:
     from textdrop.engine.jobs import Job, JobQueue
     from textdrop.settings import load_settings
 
+    if args.stdout and args.format == "pdf":
+        raise UsageError(
+            "--stdout prints text, not a PDF: leave out --stdout, or use --format md, txt or json."
+        )
     settings = load_settings()
     limits = settings.sources
     if args.dpi is not None:
@@ -332,6 +353,7 @@ def _ocr(args: argparse.Namespace) -> int:
         preload=False,
         backends=settings.backends(),
     )
+    _check_languages(options.languages, queue.engine_name())
     tally = _Tally()
     waiting: deque[_Pending] = deque()
     copied: list[str] = []
@@ -438,6 +460,8 @@ def _finish(
                 f"[green]✓[/green] {escape(file_label(item))} → {escape(file_label(target))} "
                 f"({pages} page{'s' if pages != 1 else ''}, {result.seconds:.1f} s)"
             )
+        for warning in result.warnings:
+            note.print(f"[yellow]![/yellow] {escape(file_label(item or STDIN))}: {escape(warning)}")
         tally.written += 1
         if args.copy:
             copied.append(result.markdown.strip())
@@ -485,6 +509,24 @@ def _read_stdin(max_mb: float) -> bytes:
     return data
 
 
+def _check_languages(languages: tuple[str, ...], engine: str) -> None:
+    """Refuse, before any file is read, a language nothing reads, or (embedded engine) a pack not installed.
+
+    Raises:
+        ModelError: the message names the language, or the command that installs its pack.
+    """
+    from textdrop.engine.catalog import missing_pack_message, packs_for
+
+    _, packs = packs_for(languages)
+    if split_spec(engine)[0] != "rapid" or not packs:
+        return
+    from textdrop.engine.download import pack_files
+
+    for pack in packs:
+        if pack_files(pack) is None:
+            raise ModelError(missing_pack_message(pack, languages))
+
+
 def engine_spec(engine: str, model: str | None) -> str:
     """The engine spec for ``--engine`` and ``--model``: ``llama`` + ``granite-docling-258m`` → ``llama:…``.
 
@@ -514,6 +556,10 @@ def _recognize_options(args: argparse.Namespace, base: RecognizeOptions) -> Reco
         update["fallback"] = False
     if args.box:
         update["box"] = args.box
+    if args.pdf_text:
+        update["pdf_text"] = args.pdf_text
+    if args.lang:
+        update["languages"] = tuple(code.strip() for code in args.lang.split(",") if code.strip())
     if args.schema:
         update["json_schema"] = _read_schema(args.schema)
     if args.layout:

@@ -1,6 +1,7 @@
 """The model sub-commands of ``textdrop``: ``models list``, ``pull``, ``rm`` and ``info``.
 
-They show the curated catalog (:mod:`textdrop.engine.catalog`) and download, locate and remove models through
+They show the curated catalog (:mod:`textdrop.engine.catalog`: VLMs and the embedded engine's language packs)
+and download, locate and remove models through
 :mod:`textdrop.engine.download`, which is imported only when one of them runs (it imports huggingface_hub).
 Models live in the standard Hugging Face cache, shared with other tools; :mod:`textdrop.cli` parses the
 arguments and maps errors to exit codes.
@@ -28,7 +29,7 @@ from rich.prompt import Confirm
 from rich.table import Table
 
 from textdrop.engine import catalog
-from textdrop.engine.catalog import ModelEntry, default_backend
+from textdrop.engine.catalog import LanguagePack, ModelEntry, default_backend
 from textdrop.engine.errors import ExitCode, ModelError
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ def run_models(args: argparse.Namespace) -> int:
 
     if args.action == "list":
         return _list_json(download) if args.json else _list(download)
+    pack = catalog.find_pack(args.model)
+    if pack is not None:
+        return _pack_action(download, pack, args)
     entry = catalog.find_entry(args.model)
     if args.action == "pull":
         return _pull(download, entry, args.backend, args.yes)
@@ -118,6 +122,12 @@ def _pull(download: ModuleType, entry: ModelEntry, requested: str | None, yes: b
     warning = download.memory_warning(entry, backend)
     if warning:
         err.print(f"[yellow]![/yellow] {escape(warning)}")
+    return _transfer(download, entry, backend, yes)
+
+
+def _transfer(download: ModuleType, entry: ModelEntry | LanguagePack, backend: str, yes: bool) -> int:
+    """Ask (on a terminal, unless ``yes``), then download with a progress bar; ``backend`` is ``pack`` for a
+    language pack."""
     interactive = not yes and sys.stdin.isatty() and err.is_terminal
     if interactive and not Confirm.ask("Download it?", console=err, default=True):
         err.print("Nothing downloaded.")
@@ -135,9 +145,52 @@ def _pull(download: ModuleType, entry: ModelEntry, requested: str | None, yes: b
         def report(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        local = download.pull(entry, backend, progress=report)
-    err.print(f"[green]✓[/green] {escape(entry.id)} ({backend}) ready: {escape(str(local.path))}")
+        if isinstance(entry, LanguagePack):
+            path = download.pull_pack(entry, progress=report)[0]
+        else:
+            path = download.pull(entry, backend, progress=report).path
+    err.print(f"[green]✓[/green] {escape(entry.id)} ({backend}) ready: {escape(str(path))}")
     return ExitCode.OK
+
+
+def _pack_action(download: ModuleType, pack: LanguagePack, args: argparse.Namespace) -> int:
+    """``pull``, ``rm`` and ``info`` for a language pack of the embedded engine."""
+    found = download.pack_files(pack)
+    if args.action == "rm":
+        freed = download.remove_pack(pack)
+        err.print(f"Removed the {escape(pack.id)} language pack: {download.format_bytes(freed)} freed.")
+        return ExitCode.OK
+    if args.action == "info":
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        rows = [
+            ("id", pack.id),
+            ("title", f"{pack.title} language pack for the embedded engine"),
+            ("script", pack.script),
+            ("languages", ", ".join(pack.languages)),
+            ("licence", pack.licence),
+            ("source", pack.source),
+            ("files", f"{pack.repo} (revision {pack.revision}): {', '.join(pack.files)}"),
+            ("size", f"about {download.format_bytes(pack.size_bytes)}"),
+            ("local", str(found[0]) if found else f"not downloaded (textdrop models pull {pack.id})"),
+        ]
+        for key, value in rows:
+            grid.add_row(escape(key), escape(value))
+        out.print(grid)
+        return ExitCode.OK
+    if found is not None:
+        err.print(
+            f"[green]✓[/green] the {escape(pack.id)} language pack is already downloaded: "
+            f"{escape(str(found[0]))}"
+        )
+        return ExitCode.OK
+    err.print(
+        f"{escape(pack.title)} language pack: {escape(pack.repo)}, "
+        f"about {download.format_bytes(pack.size_bytes)}, "
+        f"licence {escape(pack.licence)}, into {escape(str(download.cache_dir()))}"
+    )
+    return _transfer(download, pack, "pack", args.yes)
 
 
 def _remove(download: ModuleType, entry: ModelEntry, requested: str | None) -> int:
@@ -204,6 +257,19 @@ def _list(download: ModuleType) -> int:
             escape(", ".join(entry.defaults) or "-"),
         )
     out.print(table)
+    packs = Table(box=None, pad_edge=False, header_style="bold", title="Language packs (embedded engine)")
+    for column in ("ID", "Script", "Languages", "Size", "Licence", "Downloaded"):
+        packs.add_column(column)
+    for pack in catalog.LANGUAGE_PACKS:
+        packs.add_row(
+            escape(pack.id),
+            escape(pack.script),
+            escape(" ".join(pack.languages)),
+            escape(download.format_bytes(pack.size_bytes)),
+            escape(pack.licence),
+            "yes" if download.pack_files(pack) is not None else "-",
+        )
+    out.print(packs)
     err.print(
         f"[dim]Models are kept in {escape(str(download.cache_dir()))} (the Hugging Face cache, shared with "
         "other tools). Download one with: textdrop models pull ID[/dim]"

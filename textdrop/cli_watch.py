@@ -146,6 +146,8 @@ def run_watch(args: argparse.Namespace) -> int:
         else:
             failed.set()
             err.print(f"[red]✗[/red] {name}: {escape(event.message)}")
+        for warning in event.warnings:
+            err.print(f"[yellow]![/yellow] {name}: {escape(warning)}")
 
     clean = True
     try:

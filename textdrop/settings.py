@@ -8,6 +8,8 @@ which the tests use. Example::
 
     [recognize]
     mode = "markdown"        # VLM engines: "markdown", "text" or "json"
+    languages = ["ru", "en"] # language packs for other scripts: textdrop models list
+    pdf_text = "auto"        # PDF pages: their text layer when usable ("layer": only, "ocr": never)
 
     [llama]
     n_ctx = 8192
@@ -29,6 +31,8 @@ which the tests use. Example::
     path = "~/Scans"
     settle_seconds = 5
     polling = true          # a network share
+    outputs = ["md", "pdf"] # a searchable PDF beside each scan too
+    languages = ["de", "el"]
 
     [[folders]]
     path = "~/Pictures/Screenshots"

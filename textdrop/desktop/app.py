@@ -477,6 +477,10 @@ class TrayApp(QObject):
         """
         from textdrop.desktop.clipboard.content import result_content
 
+        if result.warnings:  # text was found that nothing installed reads: never a silent empty result
+            self.notifier.show(
+                f"textdrop: not all of the {what} could be read", result.warnings[0], error=True
+            )
         content = result_content(result, markdown_as_text=self.settings.desktop.copy_markdown)
         if not content.text:
             self.notifier.show("textdrop: no text found", f"The {what} holds no text textdrop can read.")
@@ -581,6 +585,10 @@ class TrayApp(QObject):
         if event.status not in ("done", "reused"):
             return
         result_text = event.markdown.strip()
+        if event.warnings:
+            self.notifier.show(
+                f"textdrop: not all of {event.path.name} could be read", event.warnings[0], error=True
+            )
         if folder.clipboard and result_text:
             from textdrop.desktop.clipboard.content import markdown_content
 

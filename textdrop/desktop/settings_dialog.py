@@ -263,6 +263,11 @@ class SettingsDialog(QDialog):
         self.template_edit = QLineEdit()
         self.template_edit.setPlaceholderText("{name}.{ext}")
         self.template_edit.setToolTip(SidecarOptions.model_fields["template"].description)
+        self.languages_edit = QLineEdit()
+        self.languages_edit.setPlaceholderText(
+            "e.g. ru, en (empty: Chinese, Japanese, English, Latin scripts)"
+        )
+        self.languages_edit.setToolTip(RecognizeOptions.model_fields["languages"].description)
         self.copy_check = QCheckBox("Copy the text of a capture or a drop to the clipboard")
         self.markdown_check = QCheckBox("Paste as Markdown (headings, lists, tables as pipes) in plain text")
         self.markdown_check.setToolTip(DesktopOptions.model_fields["copy_markdown"].description)
@@ -285,6 +290,10 @@ class SettingsDialog(QDialog):
         form.addRow("", _note("Click the field and press the keys (Backspace clears it)."))
         form.addRow("Sidecar name:", self.template_edit)
         form.addRow("", _note("{name} = scan.jpg, {stem} = scan, {ext} = md; e.g. {stem}.ocr.{ext}"))
+        form.addRow("Languages:", self.languages_edit)
+        form.addRow(
+            "", _note("Other scripts need their language pack: textdrop models pull eslav (see Models).")
+        )
         form.addRow("", self.copy_check)
         form.addRow("", self.markdown_check)
         form.addRow("", self.notify_check)
@@ -396,7 +405,7 @@ class SettingsDialog(QDialog):
         self._engine_changed(name)
         self.hotkey_edit.set_hotkey(settings.desktop.hotkey)
         self.template_edit.setText(settings.sidecar.template)
-        self.languages_edit.setText(", ".join(getattr(settings.recognize, "languages", ())))
+        self.languages_edit.setText(", ".join(settings.recognize.languages))
         self.copy_check.setChecked(settings.desktop.copy_results)
         self.markdown_check.setChecked(settings.desktop.copy_markdown)
         self.icon_combo.setCurrentIndex(self.icon_combo.findData(settings.desktop.tray_icon))
@@ -488,7 +497,13 @@ class SettingsDialog(QDialog):
         if not hotkey:
             hotkey_problem = "Give a capture hotkey: click the field and press the keys."
         template = self.template_edit.text().strip()
-        problems = [problem for problem in (hotkey_problem, check_template(template)) if problem]
+        languages = tuple(self.languages_edit.text().replace(",", " ").split())
+        try:
+            catalog.packs_for(languages)
+            language_problem = ""
+        except TextdropError as exc:
+            language_problem = str(exc)
+        problems = [p for p in (hotkey_problem, check_template(template), language_problem) if p]
         if problems:
             self.show_error(" ".join(problems))
             return None
@@ -522,6 +537,8 @@ class SettingsDialog(QDialog):
                 _set(document, "recognize", "languages", list(languages))
             if template != old.sidecar.template:
                 _set(document, "sidecar", "template", template)
+            if languages != old.recognize.languages:
+                _set(document, "recognize", "languages", list(languages))
             for key, value in desktop.items():
                 if value != shown[key]:
                     _set(document, "desktop", key, value)

@@ -16,18 +16,20 @@ from typing import TYPE_CHECKING
 
 from textdrop.engine.backends.base import ABORT_SCOPE, Engine, RecognizeOptions, create_engine
 from textdrop.engine.memory import release_memory
-from textdrop.engine.result import OcrResult
+from textdrop.engine.result import OcrResult, PageResult
 from textdrop.engine.sources import SourceLimits, crop_box, open_source
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from textdrop.engine.result import PageResult
     from textdrop.engine.sources import Document
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OcrResult", "RecognizeOptions", "SourceLimits", "recognize"]
+__all__ = ["LAYER_ENGINE", "OcrResult", "RecognizeOptions", "SourceLimits", "recognize"]
+
+LAYER_ENGINE = "pdf-text"
+"""The engine a result names when every page was read from a PDF text layer."""
 
 
 def recognize(
@@ -45,7 +47,8 @@ def recognize(
         source: a file path, the bytes of an image or PDF, or a PIL image.
         engine: an engine name (``None`` or ``"auto"``: the best available; created, loaded and closed
             for this call), or an :class:`Engine` the caller owns (loaded here if needed, not closed).
-        options: recognition options (defaults: :class:`RecognizeOptions`).
+        options: recognition options (defaults: :class:`RecognizeOptions`); ``pdf_text`` decides which PDF
+            pages are read from their text layer instead of being OCRed (:mod:`textdrop.engine.textlayer`).
         limits: file size, pixel and page limits (defaults: :class:`SourceLimits`).
         on_page: called as ``on_page(done, total)`` after each page (``total``: the pages read, after
             ``options.pages``).
@@ -55,7 +58,8 @@ def recognize(
             counts pages as they finish.
 
     Returns:
-        The result, pages in document order.
+        The result, pages in document order. When every page came from a PDF text layer, its engine is
+        :data:`LAYER_ENGINE` (no engine produced the text).
 
     Raises:
         TextdropError: a subclass naming what is wrong with the input (unreadable, too large, encrypted;
@@ -73,24 +77,41 @@ def recognize(
         load_seconds = time.perf_counter() - started
         with open_source(source, limits, page_size=backend.page_size) as document:
             numbers = document.select(options.pages)
-            selected = _selected(document, numbers, options)
+            # a PDF page with a usable text layer is read from it (a box always means OCR of the region)
+            layered = {}
+            if options.box is None:
+                for number in numbers:
+                    page = _from_layer(document, number, options.pdf_text)
+                    if page is not None:
+                        layered[number] = page
+            to_ocr = [number for number in numbers if number not in layered]
+            progress = None
+            if on_page is not None:
+                progress = lambda done, _total: on_page(done + len(layered), len(numbers))  # noqa: E731
+                if not to_ocr:
+                    progress(0, 0)
+            selected = _selected(document, to_ocr, options)
             if backend.concurrency > 1:
-                pages = _side_by_side(selected, len(numbers), backend, options, on_page, on_text)
+                read = _side_by_side(selected, len(to_ocr), backend, options, progress, on_text)
             else:
-                pages = []
+                read = []
                 for done, (number, image) in enumerate(selected, start=1):
-                    pages.append(_read_page(backend, image, number, options, on_text))
+                    read.append(_read_page(backend, image, number, options, on_text))
                     del image
                     release_memory()
-                    if on_page:
-                        on_page(done, len(numbers))
+                    if progress:
+                        progress(done, len(to_ocr))
+            for page in read:
+                page.text_source = "ocr" if document.is_pdf else None
+            pages = sorted([*layered.values(), *read], key=lambda page: page.number)
     finally:
         if owned:
             backend.close()
+    from_layer = bool(pages) and all(page.text_source == "layer" for page in pages)
     return OcrResult(
         pages=pages,
-        engine=backend.name,
-        model=backend.model,
+        engine=LAYER_ENGINE if from_layer else backend.name,
+        model=None if from_layer else backend.model,
         source=document.name,
         sha256=document.sha256,
         load_seconds=load_seconds,
@@ -172,3 +193,33 @@ def _side_by_side(
                 future.cancel()
             raise
     return [pages[number] for number in sorted(pages)]
+
+
+def _from_layer(document: Document, number: int, pdf_text: str) -> PageResult | None:
+    """Page ``number`` read from its PDF text layer, or ``None`` when it is to be OCRed: not a PDF,
+    ``pdf_text`` is ``"ocr"``, or (``"auto"``) the layer cannot stand in for OCR (the reason is logged)."""
+    from textdrop.engine.layout import compose
+
+    if not document.is_pdf or pdf_text == "ocr":
+        return None
+    started = time.perf_counter()
+    layer = document.text_layer(number - 1)
+    assert layer is not None
+    if layer.problem is not None and pdf_text == "auto":
+        log.info("page %d is OCRed: %s", number, layer.problem)
+        return None
+    lines, markdown, text = compose(layer.lines, layer.width, layer.height)
+    page = PageResult(
+        number=number,
+        width=layer.width,
+        height=layer.height,
+        markdown=markdown,
+        text=text,
+        lines=lines,
+        text_source="layer",
+    )
+    if layer.problem is not None:
+        only = f"page {number} was read from its text layer only (pdf_text = layer)"
+        page.warnings.append(f"{only}: {layer.problem}")
+    page.seconds = time.perf_counter() - started
+    return page

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -380,6 +381,146 @@ CATALOG: tuple[ModelEntry, ...] = (
 """Every curated model, small ones first within each family group."""
 
 
+# -- language packs for the embedded engine -----------------------------------------------------------------
+
+
+_BUILTIN_CODES = (
+    "zh ch chinese_cht zh-tw en ja af az bs ca cs cy da de es et eu fi fr ga gl hr hu id is it ku la lb lt "
+    "lv mi ms mt nl no oc pl pt qu rm ro rs_latin sk sl sq sv sw tl tr uz vi"
+)
+BUILTIN_LANGUAGES: frozenset[str] = frozenset(_BUILTIN_CODES.split())
+"""Language codes the embedded engine's own recogniser reads (PP-OCRv6 small in the ``rapidocr`` 3.10 wheel:
+``ppocrv6_langs`` in its ``default_models.yaml``): Chinese, Japanese, English, 48 Latin-script languages."""
+
+PACK_REPO = "monkt/paddleocr-onnx"
+"""Hub repository of the packs: PaddleOCR's PP-OCRv5 mobile recognisers converted to ONNX, one folder per
+script under ``languages/`` holding ``rec.onnx`` and its ``dict.txt`` (Apache-2.0, the model card's licence,
+inherited from PaddleOCR). Its paths are the ones other published clients of the repository download
+(``languages/{lang}/rec.onnx``, ``languages/{lang}/dict.txt``). The same models, converted by RapidAI with the
+dictionary inside the ONNX file, are on ModelScope (``RapidAI/RapidOCR``, ``onnx/PP-OCRv5/rec/``), whose
+SHA-256 sums the ``rapidocr`` wheel lists in ``default_models.yaml``; ModelScope does not speak the
+Hugging Face hub protocol, so textdrop downloads from the hub."""
+
+
+@dataclass(frozen=True)
+class LanguagePack:
+    """A recognition model for one script, for the embedded engine (RapidOCR).
+
+    Attributes:
+        id: Short id for ``textdrop models pull`` and ``--lang``, e.g. ``eslav``.
+        title: Human-readable name.
+        script: The script it reads, as warnings name it (e.g. ``Cyrillic``).
+        languages: ISO 639-1 codes (PaddleOCR's own where there is none) it reads; ``--lang`` takes them.
+        model: Path of the ONNX recogniser in :data:`PACK_REPO`.
+        dictionary: Path of its character list (one character a line), or None when the ONNX file carries
+            it in its ``character`` metadata.
+        size_bytes: Approximate download size in bytes (display and the first disk check; the hub's own
+            sizes are checked before the transfer).
+        licence: Licence of the weights (SPDX id).
+        source: Where the model and its licence are published.
+        repo: Hub repository id.
+        revision: Branch, tag or commit to download.
+        sha256: Expected SHA-256 of the model file, checked after the download when known.
+        rtl: The script is written right to left: the recogniser reads the line left to right, and the
+            text is put in reading order with python-bidi (RapidOCR's ``arabic`` handling).
+    """
+
+    id: str
+    title: str
+    script: str
+    languages: tuple[str, ...]
+    model: str
+    dictionary: str | None
+    size_bytes: int
+    licence: str = "Apache-2.0"
+    source: str = ""
+    repo: str = PACK_REPO
+    revision: str = "main"
+    sha256: str | None = None
+    rtl: bool = False
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The files to download: the model, then its dictionary when it has one."""
+        return (self.model,) if self.dictionary is None else (self.model, self.dictionary)
+
+
+def _pack(row: tuple[str, str, str, str, str, float, str], rtl: bool = False) -> LanguagePack:
+    pack_id, folder, title, script, languages, size_mb, card = row
+    return LanguagePack(
+        id=pack_id,
+        title=title,
+        script=script,
+        languages=tuple(languages.split()),
+        model=f"languages/{folder}/rec.onnx",
+        dictionary=f"languages/{folder}/dict.txt",
+        size_bytes=int(size_mb * 1_000_000),
+        source=f"huggingface.co/PaddlePaddle/{card}_PP-OCRv5_mobile_rec (Apache-2.0), ONNX: {PACK_REPO}",
+        rtl=rtl,
+    )
+
+
+# (id, folder in PACK_REPO's languages/, title, script, language codes, approximate MB, PaddleOCR model name)
+# Sizes: the PP-OCRv5 mobile recognisers are about 7.5 MB (Korean, with its larger dictionary, about 13 MB);
+# language lists from PaddleOCR's PP-OCRv5 multilingual documentation (the model cards in ``source``).
+# fmt: off
+LANGUAGE_PACKS: tuple[LanguagePack, ...] = (
+    _pack(("eslav", "eslav", "East Slavic (Cyrillic)", "Cyrillic", "ru uk be", 7.6, "eslav")),
+    _pack(("greek", "greek", "Greek", "Greek", "el", 7.5, "el")),
+    _pack(("korean", "korean", "Korean", "Hangul", "ko", 13.4, "korean")),
+    _pack(("arabic", "arabic", "Arabic script", "Arabic", "ar fa ur ug ps ku sd", 7.6, "arabic"), rtl=True),
+    _pack(("devanagari", "hindi", "Devanagari", "Devanagari", "hi mr ne sa mai new gom", 7.6, "devanagari")),
+    _pack(("thai", "thai", "Thai", "Thai", "th", 7.5, "th")),
+    _pack(("tamil", "tamil", "Tamil", "Tamil", "ta", 7.5, "ta")),
+    _pack(("telugu", "telugu", "Telugu", "Telugu", "te", 7.5, "te")),
+    _pack(("latin", "latin", "Extended Latin", "Latin", "latin", 7.6, "latin")),
+)
+# fmt: on
+"""The language packs. ``latin`` (40+ Latin-script languages) mostly overlaps the built-in recogniser; it is
+chosen by its id (``--lang latin``), never for a language code."""
+
+
+def find_pack(ref: str) -> LanguagePack | None:
+    """The pack with id ``ref`` (case-insensitive), or None."""
+    wanted = ref.strip().lower()
+    return next((pack for pack in LANGUAGE_PACKS if pack.id == wanted), None)
+
+
+def packs_for(languages: tuple[str, ...] | list[str]) -> tuple[bool, tuple[LanguagePack, ...]]:
+    """What reads ``languages`` (codes or pack ids): whether the built-in recogniser is needed, and the packs.
+
+    An empty list means the built-in recogniser alone.
+
+    Raises:
+        ModelError: a code that neither the built-in recogniser nor any pack reads (the message lists them).
+    """
+    builtin = not languages
+    packs: dict[str, LanguagePack] = {}
+    for language in languages:
+        code = language.strip().lower()
+        pack = find_pack(code) or next((p for p in LANGUAGE_PACKS if code in p.languages), None)
+        if pack is not None:
+            packs.setdefault(pack.id, pack)
+        elif code in BUILTIN_LANGUAGES or re.split("[-_]", code)[0] in BUILTIN_LANGUAGES:
+            builtin = True
+        else:
+            known = sorted({code for pack in LANGUAGE_PACKS for code in pack.languages} | BUILTIN_LANGUAGES)
+            raise ModelError(
+                f"No recogniser reads the language {language!r}. Use ISO 639-1 codes such as ru, el, ko, ar, "
+                f"hi, th, en or de (all: {', '.join(known)}), or a pack id (textdrop models list)."
+            )
+    return builtin, tuple(packs.values())
+
+
+def missing_pack_message(pack: LanguagePack, languages: tuple[str, ...] | list[str]) -> str:
+    """What to say when ``pack``, needed for ``languages``, is not downloaded."""
+    return (
+        f"Reading {', '.join(languages)} needs the {pack.title} language pack ({pack.id}, about "
+        f"{pack.size_bytes / 1e6:.0f} MB, {pack.licence}), which is not installed. Install it with: "
+        f"textdrop models pull {pack.id}"
+    )
+
+
 def known_ids() -> tuple[str, ...]:
     """The ids of :data:`CATALOG`, in order."""
     return tuple(entry.id for entry in CATALOG)
@@ -423,17 +564,23 @@ def default_entry(backend: str, kind: str = "small") -> ModelEntry:
 
 __all__ = [
     "BACKENDS",
+    "BUILTIN_LANGUAGES",
     "CATALOG",
     "FAMILIES",
     "KINDS",
+    "LANGUAGE_PACKS",
     "MLX_ALLOW_PATTERNS",
     "GgufFiles",
+    "LanguagePack",
     "LocalModel",
     "MlxFiles",
     "ModelEntry",
     "default_entry",
     "find_entry",
+    "find_pack",
     "known_ids",
+    "missing_pack_message",
+    "packs_for",
 ]
 
 

@@ -21,6 +21,10 @@ What huggingface_hub does for us, and textdrop relies on:
 - **Integrity**: a file is moved into the cache only when its size matches the hub's; blobs are
   content-addressed.
 
+Language packs of the embedded engine (:data:`~textdrop.engine.catalog.LANGUAGE_PACKS`) take the same path
+as a llama.cpp build (named files of one repository): :func:`pull_pack`, :func:`pack_files`,
+:func:`remove_pack`.
+
 Before any request, :func:`pull` checks offline mode and free disk space; :func:`memory_warning` compares a
 model with this machine's memory. :func:`remove` deletes through huggingface_hub's cache-management API.
 """
@@ -62,7 +66,14 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import filter_repo_objects
 
 from textdrop.engine import catalog
-from textdrop.engine.catalog import GgufFiles, LocalModel, MlxFiles, ModelEntry, is_apple_silicon
+from textdrop.engine.catalog import (
+    GgufFiles,
+    LanguagePack,
+    LocalModel,
+    MlxFiles,
+    ModelEntry,
+    is_apple_silicon,
+)
 from textdrop.engine.errors import DownloadError, ModelError
 
 log = logging.getLogger(__name__)
@@ -395,7 +406,7 @@ def pull(entry: ModelEntry, backend: str, *, progress: Progress | None = None) -
     _check_disk(entry, _missing_estimate(files))
     try:
         if isinstance(files, GgufFiles):
-            _pull_gguf(entry, files, progress)
+            _pull_files(entry, files, progress)
         else:
             _pull_mlx(entry, files, progress)
     except DownloadError:
@@ -408,7 +419,10 @@ def pull(entry: ModelEntry, backend: str, *, progress: Progress | None = None) -
     return _locate_entry(entry, backend)
 
 
-def _pull_gguf(entry: ModelEntry, files: GgufFiles, progress: Progress | None) -> None:
+def _pull_files(
+    entry: ModelEntry | LanguagePack, files: GgufFiles | LanguagePack, progress: Progress | None
+) -> None:
+    """Download the named files of one repository (a GGUF build, or a language pack), planning first."""
     cache = cache_dir()
     plans = []
     for name in files.files:
@@ -485,12 +499,12 @@ def _ref_snapshot(repo: str, revision: str) -> Path | None:
     return snapshot if snapshot.is_dir() else None
 
 
-def _missing_estimate(files: GgufFiles | MlxFiles) -> int:
+def _missing_estimate(files: GgufFiles | MlxFiles | LanguagePack) -> int:
     """Bytes still to download according to the catalog size, less what the cache already holds."""
     have = 0
     snapshot = _ref_snapshot(files.repo, files.revision)
     if snapshot is not None:
-        if isinstance(files, GgufFiles):
+        if isinstance(files, GgufFiles | LanguagePack):
             names: Iterable[str] = files.files
         else:
             present = [p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file()]
@@ -594,6 +608,71 @@ def _download_error(
     return None
 
 
+# -- language packs -----------------------------------------------------------------------------------------
+
+
+def pack_files(pack: LanguagePack) -> tuple[Path, Path | None] | None:
+    """``(model, dictionary)`` of a downloaded pack in the hub cache (no network access), or None when any of
+    its files is missing; the dictionary is None for a pack whose model carries its characters."""
+    found = [_cached_file(pack, name) for name in pack.files]  # type: ignore[arg-type]
+    if any(path is None for path in found):
+        return None
+    model = found[0]
+    assert model is not None
+    return model, found[1] if len(found) > 1 else None
+
+
+def pull_pack(pack: LanguagePack, *, progress: Progress | None = None) -> tuple[Path, Path | None]:
+    """Download a language pack into the hub cache, as :func:`pull` does a model (same checks, progress and
+    errors); a model whose SHA-256 the catalogue knows is checked, and deleted when it differs.
+
+    Raises:
+        DownloadError: as :func:`pull`, and when the model's checksum differs from the catalogue's.
+    """
+    found = pack_files(pack)
+    if found is None:
+        if constants.is_offline_mode():
+            raise DownloadError(
+                f"Cannot download the {pack.id} language pack: offline mode is on (HF_HUB_OFFLINE is set). "
+                "Unset HF_HUB_OFFLINE to download it."
+            )
+        _check_disk(pack, _missing_estimate(pack))  # type: ignore[arg-type]
+        try:
+            _pull_files(pack, pack, progress)
+        except DownloadError:
+            raise
+        except Exception as exc:
+            mapped = _download_error(pack, pack, exc)  # type: ignore[arg-type]
+            if mapped is None:
+                raise
+            raise mapped from exc
+        found = pack_files(pack)
+        assert found is not None
+    if pack.sha256 is not None and _sha256(found[0]) != pack.sha256:
+        remove_pack(pack)
+        raise DownloadError(
+            f"The {pack.id} language pack's {pack.model} from {pack.repo} on {endpoint()} is not the file "
+            "the catalogue names (SHA-256 differs); it was deleted. The hub or mirror serves another file: "
+            "check HF_ENDPOINT, or update textdrop."
+        )
+    return found
+
+
+def remove_pack(pack: LanguagePack) -> int:
+    """Delete a language pack's files from the hub cache; returns the bytes freed.
+
+    Raises:
+        ModelError: the pack is not downloaded.
+    """
+    return _remove_files(pack.id, pack.repo, pack.revision, pack.files, None)
+
+
+def _sha256(path: Path) -> str:
+    from textdrop.engine.sources import sha256_file
+
+    return sha256_file(path)
+
+
 # -- memory -------------------------------------------------------------------------------------------------
 
 
@@ -677,16 +756,34 @@ def remove(entry: ModelEntry, backend: str) -> int:
         ModelError: ``entry`` has no build for ``backend``, or nothing of it is in the cache.
     """
     files = _build(entry, backend)
-    not_there = ModelError(f"{entry.id} is not downloaded for {_BACKEND_NAMES[backend]}: nothing to remove.")
+    if isinstance(files, GgufFiles):
+        freed = _remove_files(
+            f"{entry.id} ({_BACKEND_NAMES[backend]})", files.repo, files.revision, files.files, None
+        )
+    else:
+        freed = _remove_files(
+            f"{entry.id} ({_BACKEND_NAMES[backend]})", files.repo, files.revision, None, files.allow_patterns
+        )
+    log.info("removed %s (%s): %d bytes freed", entry.id, backend, freed)
+    return freed
+
+
+def _remove_files(
+    label: str, repo_id: str, revision_name: str, names: Iterable[str] | None, patterns: Iterable[str] | None
+) -> int:
+    """Delete the files ``names`` (or those matching ``patterns``) of one revision from the hub cache, the
+    whole revision when they are all it holds; returns the bytes freed. Raises ModelError when none is
+    there."""
+    not_there = ModelError(f"{label} is not downloaded: nothing to remove.")
     try:
         info = scan_cache_dir(cache_dir())
     except CacheNotFound:
         raise not_there from None
-    repo = next((r for r in info.repos if r.repo_id == files.repo and r.repo_type == "model"), None)
+    repo = next((r for r in info.repos if r.repo_id == repo_id and r.repo_type == "model"), None)
     if repo is None:
         raise not_there
-    revision = repo.refs.get(files.revision) or next(
-        (r for r in repo.revisions if r.commit_hash == files.revision), None
+    revision = repo.refs.get(revision_name) or next(
+        (r for r in repo.revisions if r.commit_hash == revision_name), None
     )
     if revision is None:
         raise not_there
@@ -694,14 +791,10 @@ def remove(entry: ModelEntry, backend: str) -> int:
     def relative(file: Any) -> str:
         return file.file_path.relative_to(revision.snapshot_path).as_posix()
 
-    wanted: Iterable[Any]
-    if isinstance(files, GgufFiles):
-        wanted = [f for f in revision.files if relative(f) in files.files]
+    if names is not None:
+        wanted = [f for f in revision.files if relative(f) in set(names)]
     else:
-        wanted = list(
-            filter_repo_objects(revision.files, allow_patterns=list(files.allow_patterns), key=relative)
-        )
-    wanted = list(wanted)
+        wanted = list(filter_repo_objects(revision.files, allow_patterns=list(patterns or ()), key=relative))
     if not wanted:
         raise not_there
     if len(wanted) == len(revision.files):
@@ -710,7 +803,6 @@ def remove(entry: ModelEntry, backend: str) -> int:
         strategy = info.delete_files(*wanted)
     freed = strategy.expected_freed_size
     strategy.execute()
-    log.info("removed %s (%s): %d bytes freed", entry.id, backend, freed)
     return freed
 
 
@@ -725,6 +817,9 @@ __all__ = [
     "is_downloaded",
     "locate",
     "memory_warning",
+    "pack_files",
     "pull",
+    "pull_pack",
     "remove",
+    "remove_pack",
 ]

@@ -240,6 +240,11 @@ class JobQueue:
         """The default engine's resolved name."""
         return self._engine_name
 
+    @property
+    def options(self) -> RecognizeOptions:
+        """The recognition options of jobs submitted without their own."""
+        return self._options or RecognizeOptions()
+
     def engine_name(self, name: str | None = None) -> str:
         """The resolved name of the engine a job submitted with ``engine=name`` would run on.
 

@@ -146,6 +146,19 @@ GENERIC_TEXT = (
     "Output only the text, without any commentary."
 )
 
+# --- languages ------------------------------------------------------------------------------------------
+# The OCR-specialised families were trained on their exact prompts (above), so a language hint would change
+# what they were trained on; only the general VLMs, whose prompts are plain instructions, get one.
+LANGUAGE_HINT_FAMILIES = frozenset({"qwen-vl", "generic"})
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "be": "Belarusian", "de": "German", "el": "Greek", "en": "English", "es": "Spanish",
+    "fa": "Persian", "fr": "French", "hi": "Hindi", "it": "Italian", "ja": "Japanese", "ko": "Korean",
+    "mr": "Marathi", "ne": "Nepali", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese", "ru": "Russian",
+    "ta": "Tamil", "te": "Telugu", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu",
+    "vi": "Vietnamese", "zh": "Chinese",
+}  # fmt: skip
+"""English names of common ISO 639-1 codes, for the hint; other codes are named as given."""
+
 _PROMPTS: dict[str, dict[str, str]] = {
     "granite-docling": {"markdown": GRANITE_DOCLING_PAGE, "text": GRANITE_DOCLING_PAGE},
     "paddleocr-vl": {"markdown": PADDLEOCR_VL_OCR, "text": PADDLEOCR_VL_OCR},
@@ -172,6 +185,7 @@ def build_prompt(
     fields: Sequence[str] | None = None,
     schema: dict | None = None,
     custom: str | None = None,
+    languages: Sequence[str] = (),
 ) -> str:
     """Return the prompt to send with a page image.
 
@@ -182,6 +196,8 @@ def build_prompt(
         schema: json mode: a JSON Schema the answer must be valid against; included compactly.
         custom: A user's own prompt. When it is not blank it replaces the built one and is returned as is
             (``fields`` and ``schema`` are then ignored); a blank one counts as not given.
+        languages: Languages of the page (ISO 639-1 codes); families in :data:`LANGUAGE_HINT_FAMILIES` are
+            told them ("The page is in Russian and English."), the others get their trained prompt unchanged.
 
     Returns:
         The prompt text; ``""`` means the image goes alone (LightOnOCR is trained without a prompt).
@@ -193,9 +209,12 @@ def build_prompt(
         raise ValueError(f"unknown prompt mode {mode!r}; expected one of {', '.join(MODES)}")
     if custom is not None and custom.strip():
         return custom
-    if mode == "json":
-        return _json_prompt(fields, schema)
-    return _PROMPTS[normalize_family(family)][mode]
+    prompt = _json_prompt(fields, schema) if mode == "json" else _PROMPTS[normalize_family(family)][mode]
+    names = [LANGUAGE_NAMES.get(code.lower(), code) for code in languages]
+    if names and normalize_family(family) in LANGUAGE_HINT_FAMILIES:
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        prompt += f" The page is in {listed}."
+    return prompt
 
 
 def _json_prompt(fields: Sequence[str] | None, schema: dict | None) -> str:

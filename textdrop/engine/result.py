@@ -61,6 +61,9 @@ class PageResult:
             incomplete; ``notes`` says at how many tokens).
         layout: how a line-based engine ordered the page: ``"regions"`` (the layout model's regions) or
             ``"off"`` (the geometry of its lines alone); ``None`` for engines without line boxes.
+        text_source: for a PDF page, ``"layer"`` (read from its text layer) or ``"ocr"``; ``None`` for images.
+        warnings: problems the user should know of (text found that no installed language pack reads,
+            a page without a text layer read with ``pdf_text = "layer"``).
     """
 
     number: int
@@ -76,6 +79,8 @@ class PageResult:
     data: Any = None
     truncated: bool = False
     layout: str | None = None
+    text_source: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -121,6 +126,19 @@ class OcrResult:
     def truncated_pages(self) -> list[int]:
         """Numbers of the pages whose VLM answer reached the output budget (maybe incomplete)."""
         return [page.number for page in self.pages if page.truncated]
+
+    @property
+    def warnings(self) -> list[str]:
+        """The pages' warnings, each once, in page order."""
+        return list(dict.fromkeys(warning for page in self.pages for warning in page.warnings))
+
+    def text_sources(self) -> dict[str, list[int]]:
+        """Page numbers by text source (``{"layer": [1, 2], "ocr": [3]}``); empty when no page is a PDF's."""
+        sources: dict[str, list[int]] = {}
+        for page in self.pages:
+            if page.text_source is not None:
+                sources.setdefault(page.text_source, []).append(page.number)
+        return sources
 
     @property
     def text(self) -> str:

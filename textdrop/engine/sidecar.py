@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMATS: tuple[str, ...] = ("md", "txt", "json")
-"""Sidecar formats, named by their file extension."""
+FORMATS: tuple[str, ...] = ("md", "txt", "json", "pdf")
+"""Sidecar formats, named by their file extension; ``pdf`` is the searchable PDF (:mod:`.pdfout`)."""
 
 DEFAULT_TEMPLATE = "{name}.{ext}"
 
@@ -50,7 +50,7 @@ FRONT_MATTER_LIMIT = 64 * 1024
 _PLACEHOLDERS = frozenset({"name", "stem", "ext"})
 _FORMATTER = string.Formatter()
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?$", re.DOTALL | re.MULTILINE)
-_SUFFIX_FORMATS = {".md": "md", ".json": "json"}
+_SUFFIX_FORMATS = {".md": "md", ".json": "json", ".pdf": "pdf"}
 TEMP_PREFIX = ".textdrop-"
 """Temp files are named ``.textdrop-<pid>-<random>.tmp``: the writer's process id tells a stale one."""
 _TEMP_NAME = re.compile(r"\A\.textdrop-(\d+)-[^/\\]*\.tmp\Z")
@@ -91,8 +91,9 @@ def render(result: OcrResult, fmt: str = "md", *, source_folder: str | None = No
             ``seconds`` (rounded to 0.01), ``layout`` (``regions`` or ``off``, for line-based engines:
             how the reading order was found), ``fallback`` (``pages``, ``why``) when a VLM failed on
             some pages and the embedded engine read them, ``truncated`` (page numbers) when a VLM's answer
-            reached the page's output budget, and ``source_folder`` when given) between ``---`` lines, a
-            blank line, then the Markdown.
+            reached the page's output budget, ``pdf_text`` (page numbers by text source, ``layer`` or
+            ``ocr``) for a PDF, ``warnings`` when there are any, and ``source_folder`` when given) between
+            ``---`` lines, a blank line, then the Markdown.
             ``"txt"``: the plain text only, pages separated by form feeds. ``"json"``: the whole result,
             boxes included, under a ``textdrop`` object holding ``version``, ``created`` and
             ``source_folder`` when given.
@@ -103,9 +104,12 @@ def render(result: OcrResult, fmt: str = "md", *, source_folder: str | None = No
         The text to write, ending in exactly one newline.
 
     Raises:
-        ValueError: ``fmt`` is not one of :data:`FORMATS`.
+        ValueError: ``fmt`` is not one of :data:`FORMATS`, or is ``pdf`` (a binary file: see
+            :func:`write_sidecar`).
     """
     _check_format(fmt)
+    if fmt == "pdf":
+        raise ValueError("a searchable PDF is not text; write it with write_sidecar(result, source, 'pdf')")
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if fmt == "json":
         stamp = {"version": __version__, "created": created}
@@ -135,6 +139,10 @@ def render(result: OcrResult, fmt: str = "md", *, source_folder: str | None = No
         front_matter["source_folder"] = source_folder
     if result.truncated_pages:  # never a silent cut: the reader learns which pages may be incomplete
         front_matter["truncated"] = result.truncated_pages
+    if result.text_sources():
+        front_matter["pdf_text"] = result.text_sources()
+    if result.warnings:
+        front_matter["warnings"] = result.warnings
     header = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True, width=_YAML_WIDTH)
     return f"---\n{header}---\n\n{result.markdown.rstrip()}".rstrip("\n") + "\n"
 
@@ -261,7 +269,9 @@ def write_sidecar(
 
     The name comes from :func:`sidecar_path`, so a file textdrop did not write is never overwritten. The
     metadata names ``source.name`` as the source. A ``txt`` sidecar that already holds the same text is
-    left as it is. The new file gets mode 0o644 less the process umask, like any newly created file.
+    left as it is. A ``pdf`` is the searchable PDF of :func:`textdrop.engine.pdfout.searchable_pdf`, built
+    from ``source`` (read again, never modified). The new file gets mode 0o644 less the process umask,
+    like any newly created file.
 
     Args:
         result: the recognised document.
@@ -279,7 +289,13 @@ def write_sidecar(
         OutputError: the folder cannot be created or written, the disk is full, or no name is free.
     """
     source_folder = _source_folder(source, out_dir)
-    content = render(replace(result, source=file_label(source.name)), fmt, source_folder=source_folder)
+    named = replace(result, source=file_label(source.name))
+    if fmt == "pdf":
+        from textdrop.engine.pdfout import searchable_pdf
+
+        content: str | bytes = searchable_pdf(named, source)
+    else:
+        content = render(named, fmt, source_folder=source_folder)
     if out_dir is not None:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -288,7 +304,9 @@ def write_sidecar(
                 f"Cannot create the output folder {out_dir}: {error.strerror or error}. "
                 f"Check that its parent is a writable folder, or choose another output folder."
             ) from error
-    target = sidecar_path(source, fmt, out_dir=out_dir, template=template, content=content)
+    target = sidecar_path(
+        source, fmt, out_dir=out_dir, template=template, content=content if isinstance(content, str) else None
+    )
     if fmt == "txt" and target.is_file():
         log.debug("%s already holds this text", target)
         return target
@@ -417,6 +435,10 @@ def _read_metadata(path: Path, fmt: str) -> dict[str, Any] | None:
     """:func:`read_metadata` for a file known to be of format ``fmt``."""
     if not path.is_file():  # also keeps a FIFO from blocking the read
         return None
+    if fmt == "pdf":
+        from textdrop.engine.pdfout import read_metadata as read_pdf_metadata
+
+        return read_pdf_metadata(path)
     try:
         with path.open("rb") as handle:
             head = handle.read(FRONT_MATTER_LIMIT)
@@ -455,8 +477,8 @@ def _front_matter(text: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and "textdrop" in data else None
 
 
-def _atomic_write(target: Path, content: str) -> None:
-    """Write ``content`` as UTF-8 to a temp file beside ``target``, fsync it, and rename it into place."""
+def _atomic_write(target: Path, content: str | bytes) -> None:
+    """Write ``content`` (text as UTF-8) to a temp file beside ``target``, fsync it, rename it into place."""
     folder = target.parent
     hint = "Check that the folder exists and is writable, and that the disk has free space."
     try:
@@ -466,7 +488,7 @@ def _atomic_write(target: Path, content: str) -> None:
     temp = Path(name)
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(content.encode("utf-8"))
+            file.write(content.encode("utf-8") if isinstance(content, str) else content)
             file.flush()
             os.fsync(file.fileno())
         temp.chmod(0o644 & ~_umask())

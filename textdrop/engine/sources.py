@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +35,9 @@ from textdrop.engine.errors import (
     TextdropError,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    from textdrop.engine.textlayer import TextLayer
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class Document:
         name: the file name without its folder, or ``None`` for bytes and PIL input.
         sha256: hex SHA-256 of the source bytes, or ``None`` for PIL input.
         page_count: number of pages :meth:`pages` yields (TIFF frames, PDF pages; 1 for other images).
+        is_pdf: whether the source is a PDF (its pages may have a text layer, see :meth:`text_layer`).
     """
 
     def __init__(
@@ -81,11 +85,14 @@ class Document:
         page_count: int,
         load_page: Callable[[int], Image.Image],
         on_close: Callable[[], None] = lambda: None,
+        read_layer: Callable[[int], TextLayer] | None = None,
     ) -> None:
         self.name = name
         self.sha256 = sha256
         self.page_count = page_count
+        self.is_pdf = read_layer is not None
         self._load_page = load_page
+        self._read_layer = read_layer
         self._on_close = on_close
         self._closed = False
 
@@ -121,6 +128,24 @@ class Document:
                 f"{self.page_count}."
             )
         return sorted(set(numbers))
+
+    def page(self, index: int) -> Image.Image:
+        """Page ``index`` (0-based) as a fully decoded upright RGB image; raises as :meth:`pages` does."""
+        if self._closed:
+            raise ValueError("Document is closed")
+        return self._load_page(index)
+
+    def text_layer(self, index: int) -> TextLayer | None:
+        """The text layer of PDF page ``index`` (0-based), boxes in the pixels :meth:`page` renders it at;
+        ``None`` for an image. Reads no pixels: milliseconds per page.
+
+        Raises:
+            InputFileError: PDFium cannot read the page's text.
+            ValueError: the document is closed.
+        """
+        if self._closed:
+            raise ValueError("Document is closed")
+        return None if self._read_layer is None else self._read_layer(index)
 
     def close(self) -> None:
         """Release the file, image and PDF handles; further calls do nothing."""
@@ -468,11 +493,15 @@ def _open_pdf(
         raise
     log.debug("opened %s: PDF, %d page(s), rendering at %s", label, count, page_size or limits.pdf_dpi)
 
+    def page_scale(index: int) -> float:
+        """Pixels per PDF point the page is rendered at."""
+        return page_size / max(*pdf.get_page_size(index), 1) if page_size else limits.pdf_dpi / 72
+
     def load_page(index: int) -> Image.Image:
         where = _page_label(label, index, count)
         with _decoding(where, limits):
             points = pdf.get_page_size(index)
-            scale = page_size / max(*points, 1) if page_size else limits.pdf_dpi / 72
+            scale = page_scale(index)
             size = tuple(math.ceil(side * scale) for side in points)
             _check_pixels(
                 size, f"{where} at {round(scale * 72)} dpi", limits, "lower pdf_dpi or " + _RAISE_PIXELS
@@ -483,11 +512,19 @@ def _open_pdf(
             finally:
                 page.close()
 
+    def read_layer(index: int) -> TextLayer:
+        from textdrop.engine.textlayer import read_text_layer
+
+        with _decoding(_page_label(label, index, count), limits):
+            return read_text_layer(pdf, index, page_scale(index))
+
     def close() -> None:
         pdf.close()
         fp.close()
 
-    return Document(name=name, sha256=sha256, page_count=count, load_page=load_page, on_close=close)
+    return Document(
+        name=name, sha256=sha256, page_count=count, load_page=load_page, on_close=close, read_layer=read_layer
+    )
 
 
 def _pdf_refused(fp: IO[bytes], label: str) -> TextdropError:

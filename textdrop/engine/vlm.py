@@ -364,6 +364,7 @@ class VlmEngine(Engine):
             fields=options.fields or None,
             schema=options.json_schema,
             custom=options.prompt,
+            languages=options.languages,
         )
         notes: list[str] = []
         schema = None

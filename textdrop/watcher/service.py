@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -49,7 +50,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from textdrop.engine.backends.base import result_identity
+from textdrop.engine.backends.base import RecognizeOptions, result_identity
+from textdrop.engine.catalog import packs_for
 from textdrop.engine.errors import (
     ConfigError,
     EngineUnavailableError,
@@ -122,6 +124,15 @@ class FolderOptions(BaseModel):
     output: Path | None = Field(None, description="Folder for the sidecars; default: beside each file.")
     engine: str | None = Field(None, description="Engine for this folder; default: the configured one.")
     template: str | None = Field(None, description="Sidecar name template; default: the [sidecar] one.")
+    outputs: tuple[Literal["md", "txt", "json", "pdf"], ...] = Field(
+        ("md",),
+        description="What to write for each file: 'md' (Markdown sidecar), 'txt', 'json', and 'pdf' (a "
+        'searchable PDF: the pages with an invisible text layer), e.g. ["md", "pdf"].',
+    )
+    languages: tuple[str, ...] | None = Field(
+        None,
+        description='Languages of this folder\'s pages (e.g. ["ru", "en"]); default: [recognize] languages.',
+    )
     clipboard: bool = Field(False, description="Tray app: put each new result on the clipboard.")
     notify: bool = Field(False, description="Tray app: show a notification for each new result.")
 
@@ -143,6 +154,29 @@ class FolderOptions(BaseModel):
         if value is not None:
             SidecarOptions(template=value)  # raises ValueError with the reason
         return value
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None:
+            try:
+                packs_for(value)
+            except TextdropError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("outputs")
+    @classmethod
+    def _some_outputs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError('give each output format once, and at least one, such as ["md", "pdf"]')
+        return value
+
+    @property
+    def checked_output(self) -> str:
+        """The output whose metadata tells whether a file is done: the first that carries metadata
+        (``txt`` carries none)."""
+        return next((fmt for fmt in self.outputs if fmt != "txt"), self.outputs[0])
 
 
 class WatchOptions(BaseModel):
@@ -179,6 +213,7 @@ class FileEvent:
         pages: page count, for ``done`` and ``reused``.
         markdown: the result's Markdown, for ``done`` and ``reused`` (the tray copies it for folders
             with ``clipboard = true``).
+        warnings: the result's warnings (text no installed language pack reads), for ``done`` and ``reused``.
     """
 
     path: Path
@@ -188,6 +223,7 @@ class FileEvent:
     seconds: float = 0.0
     pages: int = 0
     markdown: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 def is_ignored(path: Path, root: Path) -> bool:
@@ -656,6 +692,9 @@ class WatchService:
             self._transient(folder, path, None, f"cannot read the file: {error.strerror or error}", error)
             return
         self._unreadable.pop(path, None)
+        if path.suffix.lower() == ".pdf" and read_metadata(path) is not None:
+            log.debug("%s is a searchable PDF textdrop wrote; not read again", label)
+            return
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
             log.debug("%s changed while being hashed; waiting for it to settle", label)
             tracker.touch(path)
@@ -666,7 +705,9 @@ class WatchService:
             log.debug("%s failed before (%s); skipped until it changes", label, entry.last_error)
             return
         template = folder.template or self.template
-        current = find_up_to_date(path, digest, "md", out_dir=folder.output, template=template)
+        current = find_up_to_date(
+            path, digest, folder.checked_output, out_dir=folder.output, template=template
+        )
         if current is not None:  # written before a crash, or by `textdrop ocr`
             metadata = read_metadata(current) or {}
             seconds = metadata.get("seconds")
@@ -706,6 +747,7 @@ class WatchService:
                 path,
                 priority=Priority.BACKGROUND,
                 engine=folder.engine,
+                options=self._options(folder),
                 limits=self.limits,
                 on_start=lambda job: self.ledger.start(key, digest),
             )
@@ -731,9 +773,7 @@ class WatchService:
             )
             return False
         try:
-            target = write_sidecar(
-                result, path, "md", out_dir=folder.output, template=folder.template or self.template
-            )
+            target = self._write_outputs(folder, path, result)
         except OutputError as error:
             self._output_failed(folder, path, digest, error)
             return True
@@ -751,6 +791,7 @@ class WatchService:
                 seconds=result.seconds if retried else 0.0,
                 pages=len(result.pages),
                 markdown=result.markdown,
+                warnings=tuple(result.warnings),
             )
         )
         return True
@@ -810,9 +851,8 @@ class WatchService:
             log.info("%s changed while being read; reading it again once it settles", file_label(path))
             self._trackers[folder.path].touch(path)
             return
-        template = folder.template or self.template
         try:
-            target = write_sidecar(result, path, "md", out_dir=folder.output, template=template)
+            target = self._write_outputs(folder, path, result)
         except OutputError as error:
             self._output_failed(folder, path, digest, error)
             return
@@ -824,9 +864,31 @@ class WatchService:
         log.info("%s → %s (%d page(s), %.2f s)", file_label(path), file_label(target), pages, result.seconds)
         self.on_event(
             FileEvent(
-                path, "done", sidecar=target, seconds=result.seconds, pages=pages, markdown=result.markdown
+                path,
+                "done",
+                sidecar=target,
+                seconds=result.seconds,
+                pages=pages,
+                markdown=result.markdown,
+                warnings=tuple(result.warnings),
             )
         )
+
+    def _options(self, folder: FolderOptions) -> RecognizeOptions | None:
+        """The queue's recognition options with the folder's languages, or None (the queue's own)."""
+        if folder.languages is None:
+            return None
+        return self.jobs.options.model_copy(update={"languages": folder.languages})
+
+    def _write_outputs(self, folder: FolderOptions, path: Path, result: OcrResult) -> Path:
+        """Write every output of ``folder`` for ``path``; returns the one :attr:`FolderOptions.checked_output`
+        names. Raises OutputError."""
+        template = folder.template or self.template
+        targets = {
+            fmt: write_sidecar(result, path, fmt, out_dir=folder.output, template=template)
+            for fmt in folder.outputs
+        }
+        return targets[folder.checked_output]
 
     def _changed(self, path: Path, stat: os.stat_result) -> bool:
         try:

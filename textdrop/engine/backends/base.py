@@ -40,6 +40,7 @@ BUILTIN_ENGINES: dict[str, str] = {
 """Engine name -> ``module:Class``. ``auto`` chooses among them in :mod:`textdrop.engine.auto`."""
 
 Mode = Literal["markdown", "text", "json"]
+PdfText = Literal["auto", "layer", "ocr"]
 
 
 class RecognizeOptions(BaseModel):
@@ -73,6 +74,18 @@ class RecognizeOptions(BaseModel):
     )
     fallback: bool = Field(
         True, description="VLM engines: read a page with the embedded engine when the VLM fails on it."
+    )
+    languages: tuple[str, ...] = Field(
+        (),
+        description="Languages of the pages (ISO 639-1 codes such as ru, en, or language pack ids). The "
+        "embedded engine reads each line with the recogniser that reads it best (packs: textdrop models "
+        "list); general VLMs are told the languages. Empty: the built-in recogniser (Chinese, Japanese, "
+        "English and 48 Latin-script languages).",
+    )
+    pdf_text: PdfText = Field(
+        "auto",
+        description="PDF pages: 'auto' reads a page from its text layer when it has a usable one and OCRs "
+        "the others; 'layer' only ever reads text layers (no OCR); 'ocr' always OCRs the pixels.",
     )
     pages: tuple[int, ...] | None = Field(
         None, description="Read only these pages (1-based numbers; None: every page), in document order."

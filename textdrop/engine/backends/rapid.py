@@ -17,6 +17,10 @@ The lines are then put in reading order through the regions of a layout model
 (:mod:`textdrop.engine.layout_model`, :mod:`textdrop.engine.regions`); ``RecognizeOptions.layout =
 False`` orders them by their geometry alone
 (:mod:`textdrop.engine.layout`). See ``docs/adr/010-layout.md``.
+- **Language packs**: with ``languages`` chosen, every line is read by each recogniser they need (the
+  built-in one, PP-OCRv5 packs from :data:`~textdrop.engine.catalog.LANGUAGE_PACKS`) and keeps the reading
+  that is plausible (:func:`_plausible`) with the highest confidence. Lines the detector found that no
+  recogniser reads become a page warning naming the likely script (``docs/adr/011-scripts-and-pdf.md``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from textdrop.engine.backends.base import Engine, RecognizeOptions
-from textdrop.engine.errors import EngineUnavailableError
+from textdrop.engine.catalog import LANGUAGE_PACKS, LanguagePack, missing_pack_message, packs_for
+from textdrop.engine.errors import EngineUnavailableError, ModelError
 from textdrop.engine.layout import compose, join_rows
 from textdrop.engine.layout_model import LayoutModel
 from textdrop.engine.memory import release_memory
@@ -73,6 +78,25 @@ LAYOUT_MIN_SIDE = 480
 """Images whose short side is below this many pixels (screen captures of a few lines) are ordered by
 their lines alone: the layout model sees every image at 608×800 and finds no page layout in a strip, and
 a capture must come back within a quarter of a second (``benchmarks/capture.py``)."""
+MIN_DENSITY = 0.3
+"""Fewest non-space characters per unit of a line box's aspect ratio (long side / short side) for a reading
+to be plausible. Printed text has about 1 (CJK, Hangul) to 2.5 (Latin) per unit; a recogniser that lacks the
+script answers with spaces and punctuation (a Russian line read by the built-in model: ",     ?" at
+confidence 0.96, density 0.15)."""
+
+UNREADABLE_SCORE = 0.6
+"""A line whose best reading scores below this, or is implausible, counts as unreadable. Readings of scripts
+the recogniser lacks scored 0.55-0.57 (Thai, Devanagari on rendered pages); real Latin lines score 0.8-1."""
+
+UNREADABLE_SHARE = 0.2
+"""A page warns when at least this share of its detected lines is unreadable (a lone signature or stamp on a
+full page does not)."""
+
+PROBE_LINES = 8
+"""Unreadable lines each installed, unchosen pack is tried on to name the script in the warning."""
+
+PROBE_SCORE = 0.8
+"""Mean confidence from which a probing pack counts as reading the unreadable lines."""
 
 
 class RapidEngine(Engine):
@@ -85,6 +109,7 @@ class RapidEngine(Engine):
         super().__init__(model, options)
         self._ocr: Any = None
         self._layout = LayoutModel()
+        self._packs: dict[str, Any] = {}  # pack id -> its loaded TextRecognizer
 
     @classmethod
     def is_available(cls) -> bool:
@@ -115,6 +140,7 @@ class RapidEngine(Engine):
         """Drop the ONNX sessions."""
         self._ocr = None
         self._layout = LayoutModel()
+        self._packs = {}
 
     def recognize_page(self, image: Image.Image, options: RecognizeOptions) -> PageResult:
         """Recognise one RGB page; see the module docstring for the pipeline."""
@@ -132,14 +158,16 @@ class RapidEngine(Engine):
         if options.detect_orientation and len(quads) and _is_sideways(quads):
             bgr, quads = _rotate(bgr, quads, 90)
             rotation = 90
+        readers = self._readers(options.languages)
         crops = [_crop(bgr, quad) for quad in quads]
         if options.detect_orientation and crops and self._is_upside_down(crops):
             bgr, quads = _rotate(bgr, quads, 180)
             crops = [_crop(bgr, quad) for quad in quads]
             rotation = (rotation + 180) % 360
+        lines, unreadable, used = self._recognize(crops, quads, readers)
+        warnings = self._warnings(crops, unreadable, [name for name, _ in readers])
         height, width = bgr.shape[:2]
         use_layout = options.layout and len(quads) > 0 and min(height, width) >= LAYOUT_MIN_SIDE
-        lines = self._recognize(crops, quads)
         if use_layout and lines:
             regions = self._layout.detect(bgr)
             gray = np.ascontiguousarray(bgr[:, :, 1])  # the green channel: gray enough to find rules
@@ -156,6 +184,10 @@ class RapidEngine(Engine):
             markdown=markdown,
             text=text,
             seconds=time.perf_counter() - started,
+            notes=[f"lines read by: {', '.join(f'{name} {count}' for name, count in used.items())}"]
+            if [name for name, _ in readers] != ["built-in"]
+            else [],
+            warnings=warnings,
         )
 
     def detect_lines(self, image: Image.Image) -> list[tuple[int, int]]:
@@ -199,22 +231,143 @@ class RapidEngine(Engine):
         upright = sum(score for label, score in votes if label == "0")
         return flipped > upright
 
-    def _recognize(self, crops: list[np.ndarray], quads: np.ndarray) -> list[Line]:
-        """Recognise each crop; drop empty and low-scoring lines; boxes become axis-aligned ints."""
+    def _readers(self, languages: tuple[str, ...]) -> list[tuple[str, Any]]:
+        """``(name, recogniser)`` for ``languages``: ``built-in`` first when needed, then each pack.
+
+        Raises:
+            ModelError: a language no recogniser reads, or a pack that is not downloaded (the message
+                says which ``textdrop models pull`` installs it).
+        """
+        builtin, packs = packs_for(languages)
+        readers = [("built-in", self._ocr.text_rec)] if builtin else []
+        for pack in packs:
+            reader = self._pack_reader(pack)
+            if reader is None:
+                raise ModelError(missing_pack_message(pack, languages))
+            readers.append((pack.id, reader))
+        return readers
+
+    def _pack_reader(self, pack: LanguagePack) -> Any:
+        """The loaded recogniser of a downloaded pack (cached), or None when it is not downloaded."""
+        if pack.id in self._packs:
+            return self._packs[pack.id]
+        from textdrop.engine.download import pack_files
+
+        files = pack_files(pack)
+        if files is None:
+            return None
+        from rapidocr.ch_ppocr_rec import TextRecognizer
+
+        config = self._ocr.cfg.Rec.copy()
+        config.model_path, config.rec_keys_path = str(files[0]), str(files[1]) if files[1] else None
+        if pack.rtl:
+            config.lang_type = "arabic"  # RapidOCR then puts each line in reading order with python-bidi
+        try:
+            reader = TextRecognizer(config)
+        except ModuleNotFoundError as exc:
+            raise ModelError(
+                f"The {pack.id} language pack reads right-to-left text, which needs python-bidi to come out "
+                "in reading order. Install it with: pip install 'rapidocr[rtl]'"
+            ) from exc
+        except Exception as exc:  # a damaged download, an incompatible model
+            raise ModelError(
+                f"The {pack.id} language pack in {files[0].parent} cannot be loaded ({exc}); remove and "
+                f"download it again: textdrop models rm {pack.id} && textdrop models pull {pack.id}"
+            ) from exc
+        self._packs[pack.id] = reader
+        return reader
+
+    def _recognize(
+        self, crops: list[np.ndarray], quads: np.ndarray, readers: list[tuple[str, Any]]
+    ) -> tuple[list[Line], list[int], dict[str, int]]:
+        """Read each crop with every reader and keep, per line, the plausible reading with the best score.
+
+        Returns:
+            The lines kept (empty, implausible and low-scoring ones dropped; boxes axis-aligned ints), the
+            indices of the unreadable crops, and how many kept lines each reader read.
+        """
+        used = dict.fromkeys((name for name, _ in readers), 0)
         if not crops:
-            return []
+            return [], [], used
         from rapidocr.ch_ppocr_rec import TextRecInput
 
-        found = self._ocr.text_rec(TextRecInput(img=crops))
-        lines = []
-        for quad, text, score in zip(quads, found.txts, found.scores, strict=True):
-            text = text.strip()
-            if not text or score < MIN_SCORE:
+        readings = []
+        for name, reader in readers:
+            found = reader(TextRecInput(img=crops))
+            readings.append(
+                [
+                    (text.strip(), float(score), name)
+                    for text, score in zip(found.txts, found.scores, strict=True)
+                ]
+            )
+        lines, unreadable = [], []
+        for index, quad in enumerate(quads):
+            aspect = _aspect(quad)
+            text, score, name = max(
+                (options[index] for options in readings), key=lambda r: (_plausible(r[0], aspect), r[1])
+            )
+            plausible = _plausible(text, aspect)
+            if not plausible or score < UNREADABLE_SCORE:
+                unreadable.append(index)
+            if not text or not plausible or score < MIN_SCORE:
                 continue
+            used[name] += 1
             x0, y0 = np.floor(quad.min(axis=0)).astype(int)
             x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
-            lines.append(Line(text, (int(x0), int(y0), int(x1), int(y1)), round(float(score), 4)))
-        return lines
+            lines.append(Line(text, (int(x0), int(y0), int(x1), int(y1)), round(score, 4)))
+        return lines, unreadable, used
+
+    def _warnings(self, crops: list[np.ndarray], unreadable: list[int], chosen: list[str]) -> list[str]:
+        """The page's warning when too many detected lines are unreadable, naming the likely script: the
+        installed pack, not chosen, that reads a sample of them (:data:`PROBE_LINES`) best."""
+        if not unreadable or len(unreadable) < UNREADABLE_SHARE * len(crops):
+            return []
+        sample = sorted(unreadable, key=lambda i: -crops[i].shape[0] * crops[i].shape[1])[:PROBE_LINES]
+        best: tuple[float, LanguagePack] | None = None
+        for pack in LANGUAGE_PACKS:
+            if pack.id in chosen:
+                continue
+            reader = self._pack_reader(pack)
+            if reader is None:
+                continue
+            from rapidocr.ch_ppocr_rec import TextRecInput
+
+            found = reader(TextRecInput(img=[crops[i] for i in sample]))
+            scores = [
+                score if _plausible(text.strip(), _aspect_of(crops[i])) else 0.0
+                for i, text, score in zip(sample, found.txts, found.scores, strict=True)
+            ]
+            mean = sum(scores) / len(scores)
+            if mean >= PROBE_SCORE and (best is None or mean > best[0]):
+                best = (mean, pack)
+        lost = f"{len(unreadable)} of {len(crops)} text lines on this page could not be read"
+        if best is not None:
+            pack = best[1]
+            return [
+                f"{lost}: they look like {pack.script} ({pack.title}); read them with --lang "
+                f"{pack.languages[0]} (or add '{pack.languages[0]}' to languages in Settings)"
+            ]
+        return [
+            f"{lost}: their script is one no installed recogniser reads. Install its language pack "
+            f"(textdrop models pull ID; packs: {', '.join(p.id for p in LANGUAGE_PACKS)}) and choose its "
+            "language with --lang or in Settings"
+        ]
+
+
+def _aspect(quad: np.ndarray) -> float:
+    """Long side over short side of a line quad (at least 1)."""
+    top, left = np.linalg.norm(quad[1] - quad[0]), np.linalg.norm(quad[3] - quad[0])
+    return float(max(top, left) / max(min(top, left), 1.0))
+
+
+def _aspect_of(crop: np.ndarray) -> float:
+    height, width = crop.shape[:2]
+    return max(height, width) / max(min(height, width), 1)
+
+
+def _plausible(text: str, aspect: float) -> bool:
+    """Whether a reading has enough characters for its box (:data:`MIN_DENSITY`)."""
+    return sum(1 for char in text if not char.isspace()) >= MIN_DENSITY * aspect
 
 
 def _sides(quads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
