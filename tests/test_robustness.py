@@ -720,6 +720,8 @@ def test_folders_json_lists_what_the_config_says(
             "output": str(tmp_path / "out"),
             "engine": None,
             "template": None,
+            "outputs": ["md"],
+            "languages": None,
             "clipboard": False,
             "notify": False,
         }
