@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +80,18 @@ def qapp(x_display: object, qapp_args: list[str]) -> Iterator[object]:
     app = QApplication.instance() or QApplication([*qapp_args, "textdrop-tests"])
     app.setQuitOnLastWindowClosed(False)
     yield app
+
+
+@pytest.fixture
+def harness(tmp_path: Path, fake_engine: type[FakeEngine]) -> Iterator[object]:
+    """A watch service harness (tests/helpers/watching.py) on the fake engine; no thread may outlive it."""
+    from tests.helpers.watching import Harness
+
+    harness = Harness(tmp_path)
+    yield harness
+    harness.stop()
+    harness.ledger.close()
+    threads = [
+        t.name for t in threading.enumerate() if t.name.startswith(("textdrop-watch", "textdrop-jobs"))
+    ]
+    assert not threads, f"threads left running: {threads}"

@@ -32,12 +32,13 @@ import yaml
 from PIL import Image
 
 from tests.helpers.fake_engines import FakeEngine
+from tests.helpers.watching import Harness
 from textdrop.cli import run
 from textdrop.engine.errors import ExitCode
 from textdrop.engine.sidecar import read_metadata
 from textdrop.engine.sources import file_label
 from textdrop.watcher.ledger import Ledger, Status
-from textdrop.watcher.service import FileEvent, FolderOptions, WatchOptions, WatchService
+from textdrop.watcher.service import FolderOptions, WatchService
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_REPLACE = os.replace
@@ -111,52 +112,6 @@ def wide(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) ->
     monkeypatch.setenv("COLUMNS", "100000")
     capsys.readouterr()
     sys.stderr.reconfigure(errors="backslashreplace")
-
-
-class Harness:
-    """A ledger, a job queue and a watch service, stopped at the end of the test."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.ledger = Ledger(tmp_path / "ledger.sqlite3")
-        self.events: list[FileEvent] = []
-        self.service: WatchService | None = None
-        self.jobs = None
-
-    def start(self, *folders: FolderOptions, engine: str = "fake", observe: bool = True, **options):
-        from textdrop.engine.jobs import JobQueue
-
-        self.stop()
-        self.jobs = JobQueue(engine).start()
-        self.service = WatchService(
-            folders,
-            ledger=self.ledger,
-            jobs=self.jobs,
-            options=WatchOptions(**{"retry_seconds": 0.05, **options}),
-            observe=observe,
-            on_event=self.events.append,
-        ).start()
-        return self.service
-
-    def stop(self) -> None:
-        if self.service is not None:
-            self.service.stop(timeout=10)
-            self.service = None
-        if self.jobs is not None:
-            self.jobs.stop(grace=10, cancel_pending=True)
-            self.jobs = None
-
-    def statuses(self, name: str) -> list[str]:
-        return [event.status for event in self.events if event.path.name == name]
-
-
-@pytest.fixture
-def harness(tmp_path: Path, fake_engine: type[FakeEngine]) -> Iterator[Harness]:
-    harness = Harness(tmp_path)
-    yield harness
-    harness.stop()
-    harness.ledger.close()
-    left = [t.name for t in threading.enumerate() if t.name.startswith(("textdrop-watch", "textdrop-jobs"))]
-    assert not left, f"threads left running: {left}"
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,20 +25,17 @@ from PIL import Image
 
 from tests.conftest import write_config
 from tests.helpers.fake_engines import FakeEngine
+from tests.helpers.watching import Harness
 from textdrop.cli import run
 from textdrop.engine.backends import base
 from textdrop.engine.backends.base import RecognizeOptions
 from textdrop.engine.errors import ConfigError
-from textdrop.engine.jobs import JobQueue
 from textdrop.engine.result import PageResult
 from textdrop.engine.sidecar import read_metadata
 from textdrop.watcher.ledger import Ledger, Status
 from textdrop.watcher.service import (
     MAX_IN_FLIGHT,
-    FileEvent,
     FolderOptions,
-    WatchOptions,
-    WatchService,
     check_folders,
     is_ignored,
 )
@@ -73,54 +69,6 @@ def sidecars(folder: Path) -> list[Path]:
 
 def temp_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob(".textdrop-*.tmp"))
-
-
-class Harness:
-    """A ledger, a job queue and a watch service, stopped at the end of the test."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.ledger = Ledger(tmp_path / "ledger.sqlite3")
-        self.events: list[FileEvent] = []
-        self.service: WatchService | None = None
-        self.jobs: JobQueue | None = None
-
-    def start(
-        self, *folders: FolderOptions, engine: str = "fake", observe: bool = True, **options: float
-    ) -> WatchService:
-        self.stop()
-        self.jobs = JobQueue(engine).start()
-        self.service = WatchService(
-            folders,
-            ledger=self.ledger,
-            jobs=self.jobs,
-            options=WatchOptions(**{"retry_seconds": 0.05, **options}),
-            observe=observe,
-            on_event=self.events.append,
-        ).start()
-        return self.service
-
-    def stop(self) -> None:
-        if self.service is not None:
-            self.service.stop(timeout=10)
-            self.service = None
-        if self.jobs is not None:
-            assert self.jobs.stop(grace=10, cancel_pending=True)
-            self.jobs = None
-
-    def done(self) -> int:
-        return self.ledger.counts()[Status.DONE]
-
-
-@pytest.fixture
-def harness(tmp_path: Path, fake_engine: type[FakeEngine]) -> Iterator[Harness]:
-    harness = Harness(tmp_path)
-    yield harness
-    harness.stop()
-    harness.ledger.close()
-    threads = [
-        t.name for t in threading.enumerate() if t.name.startswith(("textdrop-watch", "textdrop-jobs"))
-    ]
-    assert not threads, f"threads left running: {threads}"
 
 
 @pytest.fixture
