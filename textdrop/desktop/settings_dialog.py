@@ -73,11 +73,6 @@ PROGRESS_INTERVAL = 0.1
 """Seconds between progress reports from a download (huggingface_hub reports every chunk)."""
 
 
-HAS_LANGUAGES = "languages" in RecognizeOptions.model_fields
-"""Whether this textdrop reads pages in chosen languages (``[recognize] languages``); the General tab
-offers the choice only then."""
-
-
 def runnable_backends() -> list[str]:
     """The model backends this machine can run, for the Models tab: llama.cpp everywhere, MLX on Apple
     Silicon only."""
@@ -278,13 +273,6 @@ class SettingsDialog(QDialog):
             self.icon_combo.addItem(label, value)
         form.addRow("Engine:", self.engine_combo)
         form.addRow("Model:", self.model_edit)
-        self.languages_edit = QLineEdit()
-        self.languages_edit.setPlaceholderText("e.g. ru, en (empty: the built-in languages)")
-        if HAS_LANGUAGES:
-            self.languages_edit.setToolTip(RecognizeOptions.model_fields["languages"].description)
-            form.addRow("Languages:", self.languages_edit)
-        else:
-            self.languages_edit.hide()
         form.addRow("", _note("auto picks a downloaded model on a fast backend, else the embedded engine."))
         form.addRow("Capture hotkey:", self.hotkey_edit)
         form.addRow("", _note("Click the field and press the keys (Backspace clears it)."))
@@ -519,7 +507,6 @@ class SettingsDialog(QDialog):
                 self.save_button.setText("Save anyway")
                 return None
         folders = self.folders()
-        languages = tuple(code.strip() for code in self.languages_edit.text().replace(",", " ").split())
         desktop = {
             "hotkey": hotkey,
             "copy_results": self.copy_check.isChecked(),
@@ -533,8 +520,6 @@ class SettingsDialog(QDialog):
         def change(document: tomlkit.TOMLDocument) -> None:
             if engine != old.engine:
                 _set(document, None, "engine", engine)
-            if HAS_LANGUAGES and languages != tuple(old.recognize.languages):  # type: ignore[attr-defined]
-                _set(document, "recognize", "languages", list(languages))
             if template != old.sidecar.template:
                 _set(document, "sidecar", "template", template)
             if languages != old.recognize.languages:
