@@ -152,6 +152,13 @@ def test_a_small_region_like_a_screen_capture_is_read(
     assert cer(result.text, ground_truth(UPRIGHT).splitlines()[0]) <= 0.05, result.text
 
 
+def test_the_detector_and_recogniser_threads_do_not_spin(engine: RapidEngine) -> None:
+    # SESSION_CONFIG: rapidocr's own sessions spin; the engine's are opened again without it.
+    for stage in (engine._ocr.text_det, engine._ocr.text_rec):
+        options = stage.session.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_pdf_reads_like_the_image(
     engine: RapidEngine, read_sample: Callable[[str], OcrResult], tmp_path: Path
 ) -> None:
