@@ -335,6 +335,91 @@ clipboard = true
 
 
 @pytest.fixture
+def watching_tray(
+    qapp: object, qtbot: object, tmp_path: Path, fake_engine: object, textdrop_home: Path, monkeypatch
+) -> Iterator[object]:
+    """A started TrayApp on the fake engine watching one folder (``tray.folder``) that notifies."""
+    from tests.conftest import write_config
+    from textdrop.desktop.app import TrayApp
+
+    folder = tmp_path / "Screenshots"
+    folder.mkdir()
+    write_config(
+        textdrop_home,
+        f'engine = "fake"\n[[folders]]\npath = "{folder}"\nsettle_seconds = 0.2\nnotify = true\n',
+    )
+    app = TrayApp(qapp, load_settings(), watch=True)  # type: ignore[arg-type]
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(app.notifier, "show", lambda title, message, **_: shown.append((title, message)))
+    app.shown, app.folder = shown, folder  # type: ignore[attr-defined]
+    assert app.start()
+    qtbot.waitUntil(lambda: app.watcher is not None, timeout=5_000)  # type: ignore[attr-defined]
+    yield app
+    app.shutdown()
+
+
+def folder_labels(tray: object) -> list[str]:
+    """The entries of the Watched folders menu, built as the user opens it."""
+    tray._build_menu()  # type: ignore[attr-defined]
+    return menu_labels(next(a.menu() for a in tray.menu.actions() if a.text() == "Watched folders"))  # type: ignore[attr-defined]
+
+
+def test_a_dead_folder_observer_is_replaced_and_the_folder_still_read(watching_tray: object, qtbot) -> None:
+    tray = watching_tray
+    watcher = tray.watcher  # type: ignore[attr-defined]
+    dead = list(watcher._observers)
+    dead[0].stop()  # the observer thread ends, as when its folder is removed and re-created
+    dead[0].join(5)
+    # the tray's supervisor (WatchService.check every SUPERVISE_MS) starts new observers
+    qtbot.waitUntil(
+        lambda: bool(watcher._observers) and not set(dead) & set(watcher._observers), timeout=5_000
+    )
+    assert all(observer.is_alive() for observer in watcher._observers)
+    assert tray.watcher is watcher and tray.watch_error is None  # type: ignore[attr-defined]
+    (tray.folder / "shot.tif").write_bytes(SAMPLE.read_bytes())  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: bool(tray.shown), timeout=20_000)  # type: ignore[attr-defined]
+    assert tray.shown == [("Read shot.tif", "fake page 640x480")]  # type: ignore[attr-defined]
+    assert f"{tray.folder}  (watching)" in folder_labels(tray)  # type: ignore[attr-defined]
+
+
+class Crash(BaseException):
+    """What escapes the dispatch loop's per-file guard (which catches Exception)."""
+
+
+def test_a_dead_watcher_is_notified_shown_in_the_menu_and_can_be_started_again(
+    watching_tray: object, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tray = watching_tray
+    watcher = tray.watcher  # type: ignore[attr-defined]
+
+    def crash() -> None:
+        raise Crash("simulated")
+
+    monkeypatch.setattr(watcher, "_dispatch_ready", crash)
+    watcher._wake.set()  # the dispatch thread runs its loop now, and dies
+    qtbot.waitUntil(lambda: tray.watcher is None, timeout=5_000)  # type: ignore[attr-defined]
+    assert not watcher._thread.is_alive()
+    assert tray.shown == [  # type: ignore[attr-defined]
+        (
+            "textdrop: folders are no longer watched",
+            "The watch service failed: Crash('simulated'); see the log.",
+        )
+    ]
+    labels = folder_labels(tray)
+    assert f"{tray.folder}  (not watched)" in labels and "Watch again" in labels  # type: ignore[attr-defined]
+
+    tray._build_menu()  # type: ignore[attr-defined]
+    folders = next(a.menu() for a in tray.menu.actions() if a.text() == "Watched folders")  # type: ignore[attr-defined]
+    next(a for a in folders.actions() if a.text() == "Watch again").trigger()
+    assert tray.watcher is not None and tray.watcher is not watcher  # type: ignore[attr-defined]
+    labels = folder_labels(tray)
+    assert f"{tray.folder}  (watching)" in labels and "Watch again" not in labels  # type: ignore[attr-defined]
+    (tray.folder / "shot.tif").write_bytes(SAMPLE.read_bytes())  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: len(tray.shown) == 2, timeout=20_000)  # type: ignore[attr-defined]
+    assert tray.shown[1] == ("Read shot.tif", "fake page 640x480")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
 def configured_tray(
     qapp: object, textdrop_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[object]:

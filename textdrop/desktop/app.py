@@ -142,6 +142,7 @@ class TrayApp(QObject):
         self.paused: set[Path] = set()
         self.watcher: WatchService | None = None
         self._supervisor: QTimer | None = None  # calls WatchService.check() while folders are watched
+        self.watch_error: str | None = None  # why the watcher stopped by itself, until it is started again
         self.api: Any = None  # the HTTP API server, when [server] enabled
         self._ledger: Any = None
         self._watch_lock = FileLock(watch_lock_path())  # one watcher per user, as `textdrop watch`
@@ -519,6 +520,7 @@ class TrayApp(QObject):
         from textdrop.watcher.service import WatchService
 
         self._stop_watcher()
+        self.watch_error = None
         folders = [f for f in self.settings.folders if f.path not in self.paused]
         if not folders:
             return
@@ -562,6 +564,7 @@ class TrayApp(QObject):
         except TextdropError as exc:
             log.error("the folder watcher stopped: %s", exc)
             self._stop_watcher()
+            self.watch_error = str(exc)
             self.notifier.show("textdrop: folders are no longer watched", str(exc), error=True)
 
     def _stop_watcher(self) -> None:
@@ -712,13 +715,16 @@ class TrayApp(QObject):
             self._action(recent, label, lambda entry=entry: self.show_result(entry))
         folders = menu.addMenu("Watched folders")
         backlog = self.watcher.backlog if self.watcher is not None else 0
+        running = "watching" if self.watcher is not None else "not watched"
         for folder in self.settings.folders:
-            state = "paused" if folder.path in self.paused else "watching"
+            state = "paused" if folder.path in self.paused else running
             self._action(folders, f"{folder.path}  ({state})", lambda p=folder.path: self.toggle_pause(p))
         if not self.settings.folders:
             folders.addAction("No folders yet").setEnabled(False)
         folders.addSeparator()
         folders.addAction(f"Backlog: {backlog} file{'s' if backlog != 1 else ''}").setEnabled(False)
+        if self.watch_error is not None:  # the notification said why; the cause may be fixed by now
+            self._action(folders, "Watch again", self._restart_watcher)
         self._action(folders, "Add or remove folders…", lambda: self.show_settings("Folders"))
         engine = menu.addMenu(self._engine_label())
         self._engine_action = engine.menuAction()
