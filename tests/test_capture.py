@@ -723,17 +723,6 @@ def test_hotkey_unavailable_on_wayland(qapp: Any, monkeypatch: pytest.MonkeyPatc
     assert not listener.start("<ctrl>+<alt>+t") and listener.error == message
 
 
-def test_hotkey_unavailable_on_macos_without_accessibility(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hotkey_module, "is_wayland", lambda: False)
-    monkeypatch.setattr(hotkey_module.sys, "platform", "darwin")
-    monkeypatch.setattr(hotkey_module, "_mac_trusted", lambda: False)
-    ok, message = HotkeyListener.available()
-    assert not ok
-    assert "Privacy & Security → Accessibility" in message and "Screen Recording" in message
-    monkeypatch.setattr(hotkey_module, "_mac_trusted", lambda: True)
-    assert HotkeyListener.available() == (True, "")
-
-
 class KeyRecorder:
     """A focused Qt window that records the keys it receives (what the focused application would see),
     modifiers left out."""

@@ -108,3 +108,26 @@ def test_a_failing_callback_does_not_reach_carbon(caplog: pytest.LogCaptureFixtu
 def test_the_handler_type_is_carbons_signature() -> None:
     assert machotkey.EventHandler._restype_ is ctypes.c_int32
     assert machotkey.EventHandler._argtypes_ == (ctypes.c_void_p,) * 3
+
+
+def test_the_listener_registers_a_carbon_hot_key_on_macos(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textdrop.desktop.capture import hotkey as hotkey_module
+    from textdrop.desktop.capture.hotkey import HotkeyListener
+
+    hotkey_module._pynput_keyboard()  # imported here, with this platform's backend, before the switch
+    carbon = FakeCarbon()
+    monkeypatch.setattr(machotkey, "_carbon", lambda: carbon)
+    monkeypatch.setattr(hotkey_module, "is_wayland", lambda: False)
+    monkeypatch.setattr(hotkey_module.sys, "platform", "darwin")
+    assert HotkeyListener.available() == (True, "")  # no Accessibility permission to ask for
+    listener = HotkeyListener()
+    assert listener.start("⌘⇧2"), listener.error
+    monkeypatch.undo()  # the rest runs on this platform again; the stand-in stays with the hot key
+    assert listener.running and listener.hotkey == "<shift>+<cmd>+2"
+    assert carbon.calls[1][:3] == ("register", 0x13, 0x100 | 0x200)
+    with qtbot.waitSignal(listener.activated, timeout=5000):
+        carbon.handler(None, None, None)
+    listener.stop()
+    assert not listener.running and [call[0] for call in carbon.calls[2:]] == ["unregister", "remove"]

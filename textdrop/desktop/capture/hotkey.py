@@ -1,8 +1,10 @@
-"""The global capture hotkey, heard as a Qt signal: a key grab on X11 and Windows, pynput on macOS.
+"""The global capture hotkey, heard as a Qt signal: a key grab on X11, a registered hot key on Windows and
+macOS.
 
-On X11 the key is grabbed (:mod:`.xgrab`, ``XGrabKey``) and on Windows registered (:mod:`.winhotkey`,
-``RegisterHotKey``), so the focused application does not receive it. On macOS pynput listens in its own
-thread (the focused application sees the key too; see ``docs/adr/012-tray-usability.md``).
+On X11 the key is grabbed (:mod:`.xgrab`, ``XGrabKey``), on Windows registered (:mod:`.winhotkey`,
+``RegisterHotKey``) and on macOS registered with the Carbon Event Manager (:mod:`.machotkey`,
+``RegisterEventHotKey``), so the focused application does not receive it (see
+``docs/adr/012-tray-usability.md``).
 
 Hotkeys use pynput's syntax: keys joined by ``+``, special keys in angle brackets, e.g. ``<ctrl>+<alt>+t``
 or ``<cmd>+<shift>+2`` (:func:`parse_hotkey` checks it; :func:`display_hotkey` writes it for menus).
@@ -10,10 +12,10 @@ or ``<cmd>+<shift>+2`` (:func:`parse_hotkey` checks it; :func:`display_hotkey` w
 Where global hotkeys cannot work, :meth:`HotkeyListener.available` says why and what to do instead:
 
 - **Wayland**: apps cannot grab keys; bind a desktop shortcut to ``textdrop capture``.
-- **macOS**: the app needs the Accessibility permission (and Screen Recording, for the capture itself).
-- **X11**: another program may hold the key combination already (the grab is refused).
+- **X11, Windows, macOS**: another program may hold the key combination already (it is refused).
 
-pynput is imported only when needed: importing it without a reachable X server raises ImportError.
+pynput (which knows the key names) is imported only when needed: importing it without a reachable X server
+raises ImportError.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
@@ -70,11 +71,6 @@ _WAYLAND_HELP = (
     "Global hotkeys do not work on Wayland: apps cannot grab keys there. Bind a keyboard shortcut to the "
     "command `textdrop capture` in your desktop's settings instead (GNOME: Settings → Keyboard → Custom "
     "Shortcuts; KDE: System Settings → Shortcuts → Add New → Command)."
-)
-_MAC_HELP = (
-    "macOS has not allowed textdrop to watch the keyboard. Open System Settings → Privacy & Security → "
-    "Accessibility and turn textdrop on (and Screen Recording too, so it can capture the screen), then "
-    "restart textdrop."
 )
 
 
@@ -223,20 +219,6 @@ def _pynput_keyboard() -> Any | None:
     return keyboard
 
 
-def _mac_trusted() -> bool | None:
-    """Whether macOS lets this process watch input (Accessibility); None when it cannot be asked."""
-    try:
-        import HIServices  # pyobjc-framework-ApplicationServices, installed with pynput on macOS
-    except ImportError:
-        return None
-    return bool(HIServices.AXIsProcessTrusted())
-
-
-def _uses_x11() -> bool:
-    """True where hotkeys are X key grabs: Linux and the BSDs outside Wayland."""
-    return sys.platform not in ("darwin", "win32", "cygwin") and not is_wayland()
-
-
 def _x_display() -> tuple[bool, str]:
     """Whether the X display can be reached (for the key grab)."""
     display_name = os.environ.get("DISPLAY")
@@ -257,8 +239,9 @@ def _x_display() -> tuple[bool, str]:
 class HotkeyListener(QObject):
     """Emits :attr:`activated` on the GUI thread whenever the global hotkey is pressed.
 
-    pynput's ``GlobalHotKeys`` listens in a thread of its own; its callback only emits a Qt signal, which a
-    queued connection carries to this object's thread (the GUI thread), where :attr:`activated` is emitted.
+    The grab calls back from a thread of its own (X11, Windows) or from the event loop (macOS); the callback
+    only emits a Qt signal, which a queued connection carries to this object's thread (the GUI thread), where
+    :attr:`activated` is emitted.
     Call :meth:`stop` before deleting the object or quitting.
 
     Signals:
@@ -266,7 +249,7 @@ class HotkeyListener(QObject):
     """
 
     activated = Signal()
-    _fired = Signal()  # emitted in pynput's thread; queued to _relay in ours
+    _fired = Signal()  # emitted by the grab (its thread, or the event loop); queued to _relay in ours
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -295,25 +278,38 @@ class HotkeyListener(QObject):
         """
         if is_wayland():
             return False, _WAYLAND_HELP
-        if sys.platform == "darwin":
-            if _mac_trusted() is False:
-                return False, _MAC_HELP
-            return True, ""
-        if sys.platform.startswith("win"):
-            return True, ""
+        if sys.platform == "darwin" or sys.platform.startswith("win"):
+            return True, ""  # a registered hot key needs no permission (unlike watching the keyboard)
         return _x_display()
 
-    def _start_grab(self, canonical: str) -> bool:
-        """X11 (a key grab) or Windows (``RegisterHotKey``): the focused application does not receive the
-        key."""
+    def start(self, hotkey: str) -> bool:
+        """Listen for ``hotkey`` (replacing any hotkey listened to before): an X key grab, or a hot key
+        registered with Windows or macOS; the focused application does not receive the key.
+
+        Returns:
+            True when listening; False otherwise, with the reason in :attr:`error` (an invalid hotkey,
+            one another program holds, or one of :meth:`available`'s reasons).
+        """
         from textdrop.desktop.capture.xgrab import GrabError, XKeyGrab
 
+        self.stop()
+        try:
+            canonical = parse_hotkey(hotkey)
+        except ValueError as exc:
+            return self._failed(str(exc))
+        ok, message = self.available()
+        if not ok:
+            return self._failed(message)
         names = [part.strip("<>") if len(part) > 1 else part for part in _split(canonical)]
         modifiers, key = [n for n in names if n in MODIFIERS], names[-1]
         if sys.platform == "win32":
             from textdrop.desktop.capture.winhotkey import WinHotKey
 
             grab: Any = WinHotKey(modifiers, key, self._on_hotkey)
+        elif sys.platform == "darwin":
+            from textdrop.desktop.capture.machotkey import CarbonHotKey
+
+            grab = CarbonHotKey(modifiers, key, self._on_hotkey)
         else:
             grab = XKeyGrab(modifiers, key, self._on_hotkey)
         try:
@@ -324,52 +320,15 @@ class HotkeyListener(QObject):
         log.info("grabbed the capture hotkey %s", canonical)
         return True
 
-    def start(self, hotkey: str, ready_timeout_s: float = 2.0) -> bool:
-        """Listen for ``hotkey`` (replacing any hotkey listened to before).
-
-        Waits until the listener is ready (normally a few milliseconds, at most ``ready_timeout_s``), so a
-        press right after this returns is heard.
-
-        Returns:
-            True when listening; False otherwise, with the reason in :attr:`error` (an invalid hotkey, or
-            one of :meth:`available`'s reasons).
-        """
-        self.stop()
-        try:
-            canonical = parse_hotkey(hotkey)
-        except ValueError as exc:
-            return self._failed(str(exc))
-        ok, message = self.available()
-        if not ok:
-            return self._failed(message)
-        if _uses_x11() or sys.platform == "win32":
-            return self._start_grab(canonical)
-        keyboard = _pynput_keyboard()
-        if keyboard is None:
-            return self._failed("pynput cannot listen to the keyboard here; see the log for why.")
-        listener = keyboard.GlobalHotKeys({canonical: self._on_hotkey})
-        listener.start()
-        deadline = time.monotonic() + ready_timeout_s
-        while listener.is_alive() and not getattr(listener, "_ready", True) and time.monotonic() < deadline:
-            time.sleep(0.005)  # pynput's own wait() has no timeout and hangs if the thread dies early
-        if sys.platform == "darwin" and getattr(listener, "IS_TRUSTED", True) is False:
-            self._stop_listener(listener)  # pynput could not tap the keyboard: no Accessibility permission
-            return self._failed(_MAC_HELP)
-        if not listener.is_alive():
-            return self._failed("The keyboard listener stopped at once; see the log for why.")
-        self._listener, self._hotkey, self.error = listener, canonical, ""
-        log.info("listening for the capture hotkey %s", canonical)
-        return True
-
     def stop(self) -> None:
         """Stop listening (no-op when not listening); the listener thread has ended when this returns."""
         listener, self._listener = self._listener, None
         if listener is not None:
-            self._stop_listener(listener)
+            listener.stop()
             log.debug("stopped listening for %s", self._hotkey)
 
     def _on_hotkey(self) -> None:
-        # pynput's thread: only emit. The queued connection delivers it to _relay in this object's thread,
+        # the grab's thread: only emit. The queued connection delivers it to _relay in this object's thread,
         # so activated is always emitted there, whatever its receivers are (even plain functions).
         self._fired.emit()
 
@@ -382,12 +341,3 @@ class HotkeyListener(QObject):
         self.error = message
         log.warning("global hotkey unavailable: %s", message)
         return False
-
-    @staticmethod
-    def _stop_listener(listener: Any) -> None:
-        listener.stop()
-        if not hasattr(listener, "join"):  # an X key grab: stopped and joined already
-            return
-        listener.join(2.0)
-        if listener.is_alive():
-            log.warning("the keyboard listener thread did not stop; it ends at the next key press")
