@@ -137,10 +137,12 @@ def png_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def message_content(image_url: str, prompt: str, family: Family) -> list[dict[str, Any]]:
+def message_content(image_url: str | None, prompt: str, family: Family) -> list[dict[str, Any]]:
     """The OpenAI-style content parts of the one user message: the image and the prompt, in the family's
-    order (image first, or text first for olmOCR); an empty prompt sends the image alone (LightOnOCR)."""
-    parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": image_url}}]
+    order (image first, or text first for olmOCR); an empty prompt sends the image alone (LightOnOCR).
+    ``image_url`` ``None`` gives a bare ``{"type": "image"}`` part (mlx-vlm passes the image apart)."""
+    image = {"type": "image_url", "image_url": {"url": image_url}} if image_url else {"type": "image"}
+    parts: list[dict[str, Any]] = [image]
     if prompt:
         parts.append({"type": "text", "text": prompt})
     return parts[::-1] if family.text_first else parts
