@@ -129,6 +129,15 @@ def prepare_page(image: Image.Image, page_size: int | None) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
 
 
+def turn_page(image: Image.Image, degrees: int) -> Image.Image:
+    """``image`` turned ``degrees`` (0, 90, 180 or 270) counter-clockwise, as olmOCR turns a page it was
+    told is rotated (olmocr/pipeline.py ``build_page_query``: ``Image.Transpose.ROTATE_90`` for 90 …)."""
+    from PIL import Image
+
+    turns = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+    return image.transpose(turns[degrees]) if degrees else image
+
+
 def png_data_url(image: Image.Image) -> str:
     """The page as a ``data:image/png;base64,…`` URL, the form chat-completion APIs take images in
     (PNG: lossless; compression level 1, because the bytes only cross a pipe or a local socket)."""
@@ -365,6 +374,7 @@ class VlmEngine(Engine):
                 )
         budget = options.max_tokens or output_budget(self.context, page.size, prompt)
         json_retried = False
+        upright, turned = page, 0
         for attempt, temperature in enumerate(ATTEMPT_TEMPERATURES, start=1):
             last = attempt == len(ATTEMPT_TEMPERATURES)
             try:
@@ -379,6 +389,13 @@ class VlmEngine(Engine):
                     notes.append("kept the text up to where the loop began")
                     content = clean(self.family, exc.kept, options.mode)
                     return self._page(page, content, started, notes=notes, mode=options.mode)
+                continue
+            turn = 0 if last or options.mode == "json" else self.family_info.page_turn(raw)
+            if turn:  # the model says the page is rotated: turn it and read it again (olmOCR)
+                turned = (turned + turn) % 360
+                page = turn_page(upright, turned)
+                notes.append(f"the model found the page rotated: read again turned {turned}° anticlockwise")
+                log.info("%s: %s", self.name, notes[-1])
                 continue
             truncated = cut_at is not None
             if truncated:
