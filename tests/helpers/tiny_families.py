@@ -36,8 +36,9 @@ def tiny_module(name: str = "") -> Any:
     return importlib.import_module(f"tiny.{name}" if name else "tiny")
 
 
-def build(architecture: str, backend: str, out: Path, family: str) -> Any:
-    """Build the fixture of ``architecture`` for ``backend`` and ``family`` into ``out``.
+def build(architecture: str, backend: str, out: Path, family: str, **variant: Any) -> Any:
+    """Build the fixture of ``architecture`` for ``backend`` and ``family`` into ``out`` (``variant``: the
+    module's extra ``build`` arguments).
 
     Returns:
         The fixture's :class:`tiny.TinyModel`.
@@ -46,7 +47,7 @@ def build(architecture: str, backend: str, out: Path, family: str) -> Any:
         pytest.skip(f"{RUNTIMES[backend]} is not installed (make test installs the [{backend}] extra)")
     tiny = tiny_module()
     try:
-        return tiny_module(architecture).build(backend, out, family)
+        return tiny_module(architecture).build(backend, out, family, **variant)
     except tiny.Unsupported as exc:
         pytest.skip(f"{architecture} on {backend}: {exc}")
 
@@ -62,6 +63,7 @@ class Run:
         marker: The image placeholder in ``prompt``.
         raw: The answer as the backend streamed it (before any cleanup).
         family: The family key the engine took the model for.
+        images: The page image of every generation, in order.
     """
 
     page: PageResult
@@ -69,6 +71,7 @@ class Run:
     marker: str
     raw: str
     family: str
+    images: list[Image.Image]
 
     def expected_prompt(self, card_prompt: str, image: str = QWEN_IMAGE) -> str:
         """``card_prompt`` (the fixture's rendered prompt, ``image`` standing for the page) written as the
@@ -114,10 +117,13 @@ def read_page(model: Any, monkeypatch: pytest.MonkeyPatch) -> Run:
     engine = create_engine(f"{model.backend}:{model.path}")
     engine.load()
     chunks: list[str] = []
+    images: list[Image.Image] = []
     generate = engine._generate
 
-    def recording_generate(*args: Any, **kwargs: Any) -> Any:
-        stream = generate(*args, **kwargs)
+    def recording_generate(image: Image.Image, *args: Any, **kwargs: Any) -> Any:
+        chunks.clear()  # the raw answer of the last generation
+        images.append(image)
+        stream = generate(image, *args, **kwargs)
         finish = yield from _tee(stream, chunks)
         return finish
 
@@ -126,7 +132,7 @@ def read_page(model: Any, monkeypatch: pytest.MonkeyPatch) -> Run:
         result = recognize(page_image(), engine=engine)
     finally:
         engine.close()
-    return Run(result.pages[0], seen["prompt"], seen["marker"], "".join(chunks), engine.family)
+    return Run(result.pages[0], seen["prompt"], seen["marker"], "".join(chunks), engine.family, images)
 
 
 def _tee(stream: Any, chunks: list[str]) -> Any:
