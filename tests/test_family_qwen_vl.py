@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.tiny_families import build, read_page, token_ids
+from tests.helpers.tiny_families import build, read_page, tiny_module, token_ids
 from textdrop.engine.vlm import families
 
 pytestmark = pytest.mark.vlm
@@ -41,3 +41,16 @@ def test_qwen_vl_page_end_to_end(
     assert run.raw == model.answer.removesuffix("<|im_end|>")
     assert run.page.markdown == MARKDOWN
     assert run.page.fallback is None
+
+
+@pytest.mark.parametrize("architecture", ["qwen2_5_vl", "qwen3_vl"])
+@pytest.mark.parametrize("backend", ["llama", "mlx"])
+def test_qwen_fixtures_are_small_and_deterministic(architecture: str, backend: str, tmp_path: Path) -> None:
+    module = tiny_module(architecture)
+    first = module.build(backend, tmp_path / "a", "qwen-vl")
+    module.build(backend, tmp_path / "b", "qwen-vl")
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert files and sum((tmp_path / "a" / f).stat().st_size for f in files) < 2_000_000
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert first.answer.endswith("<|im_end|>") and first.family == "qwen-vl"
