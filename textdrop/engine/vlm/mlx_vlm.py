@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from textdrop.engine.errors import ModelError
 from textdrop.engine.registry import model_label
 from textdrop.engine.vlm import families
-from textdrop.engine.vlm.guards import Stream, VlmEngine
+from textdrop.engine.vlm.guards import Stream, VlmEngine, message_content
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -78,7 +78,9 @@ class MlxEngine(VlmEngine):
         from mlx_vlm import stream_generate
         from mlx_vlm.prompt_utils import apply_chat_template
 
-        formatted = apply_chat_template(self._processor, self._model.config, prompt, num_images=1)
+        # ordered content parts: mlx-vlm keeps their order (olmOCR's text goes before the image)
+        message = {"role": "user", "content": message_content(None, prompt, self.family_info)}
+        formatted = apply_chat_template(self._processor, self._model.config, message, num_images=1)
         finish = "stop"
         for response in stream_generate(
             self._model,
