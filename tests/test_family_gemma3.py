@@ -1,0 +1,51 @@
+"""Gemma 3 through the real runtimes, on the tiny programmed fixture (tests/fixtures/tiny/gemma3.py):
+SentencePiece vocabulary, Gemma chat template, ``<start_of_image>`` markers, post-norms with the ``1 + w``
+convention; the answer is plain Markdown that ends the turn with ``<end_of_turn>``."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.tiny import gemma3
+from tests.helpers.tiny_runtimes import run_llama, run_mlx
+
+pytestmark = pytest.mark.vlm
+
+MARKDOWN = gemma3.ANSWER.removesuffix("<end_of_turn>")
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tiny-gemma3")
+
+
+@pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
+def test_gemma3_llama_prompt_and_end_of_turn(tiny_dir: Path) -> None:
+    model = gemma3.build("llama", tiny_dir / "llama")
+    run = run_llama(model, gemma3.PROMPT_TEXT)
+    before, after = model.prompt.split("<__media__>")
+    head = run.tokenize(before)
+    assert run.text_tokens[: len(head)] == head
+    assert run.text_tokens[-len(run.tokenize(after)) :] == run.tokenize(after)
+    assert run.text_tokens.count(run.tokenize("<bos>")[0]) == 1, "the template's <bos> and an added one"
+    assert run.tokenize("<start_of_image>")[0] in run.text_tokens
+    assert run.sampled[-1] == run.tokenize("<end_of_turn>")[0]
+    assert run.special == MARKDOWN
+    assert run.content == MARKDOWN
+
+
+@pytest.mark.skipif(find_spec("mlx_vlm") is None, reason="mlx-vlm is not installed")
+def test_gemma3_mlx_prompt_and_answer(tiny_dir: Path) -> None:
+    model = gemma3.build("mlx", tiny_dir / "mlx")
+    prompt, text, processor, helper = run_mlx(model, gemma3.PROMPT_TEXT)
+    assert prompt == model.prompt
+    # mlx-vlm's helper puts Gemma 3's image after the text, unlike the template fed image-then-text
+    assert helper == model.prompt.replace("<start_of_image>", "").replace(".<end", ".<start_of_image><end")
+    assert (
+        processor.tokenizer.convert_tokens_to_ids("<end_of_turn>")
+        in processor.tokenizer("<end_of_turn>")["input_ids"]
+    )
+    assert text == MARKDOWN
