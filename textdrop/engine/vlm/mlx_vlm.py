@@ -76,9 +76,8 @@ class MlxEngine(VlmEngine):
     ) -> Stream:
         """mlx-vlm has no constrained decoding: ``json_schema`` is left to the validation and retry."""
         from mlx_vlm import stream_generate
-        from mlx_vlm.prompt_utils import apply_chat_template
 
-        formatted = apply_chat_template(self._processor, self._model.config, prompt, num_images=1)
+        formatted = self._chat_prompt(prompt)
         finish = "stop"
         for response in stream_generate(
             self._model,
@@ -92,6 +91,25 @@ class MlxEngine(VlmEngine):
                 yield response.text
             finish = response.finish_reason or finish
         return finish
+
+    def _chat_prompt(self, prompt: str) -> str:
+        """The model's own chat template applied to one user message of the page image and ``prompt`` in
+        the family's order (image first, text first for olmOCR; no text part for an empty prompt), as
+        llama.cpp renders it too. mlx-vlm's ``apply_chat_template`` helper picks the order per
+        architecture instead (Gemma 3: text, then image, against its model card); a model folder without
+        a chat template gets the helper's rendering."""
+        tokenizer = getattr(self._processor, "tokenizer", self._processor)
+        if not getattr(tokenizer, "chat_template", None):
+            from mlx_vlm.prompt_utils import apply_chat_template
+
+            return apply_chat_template(self._processor, self._model.config, prompt, num_images=1)
+        parts: list[dict[str, str]] = [{"type": "image"}]
+        if prompt:
+            parts.append({"type": "text", "text": prompt})
+        if self.family_info.text_first:
+            parts.reverse()
+        messages = [{"role": "user", "content": parts}]
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def _close_model(self) -> None:
         self._model = self._processor = None
