@@ -4,13 +4,12 @@ convention; the answer is plain Markdown that ends the turn with ``<end_of_turn>
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.tiny import gemma3
-from tests.helpers.tiny_runtimes import run_llama, run_mlx
+from tests.helpers.tiny_runtimes import BACKENDS, needs_llama, needs_mlx, run_engine, run_llama, run_mlx
 
 pytestmark = pytest.mark.vlm
 
@@ -22,7 +21,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("tiny-gemma3")
 
 
-@pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
+@needs_llama
 def test_gemma3_llama_prompt_and_end_of_turn(tiny_dir: Path) -> None:
     model = gemma3.build("llama", tiny_dir / "llama")
     run = run_llama(model, gemma3.PROMPT_TEXT)
@@ -37,15 +36,33 @@ def test_gemma3_llama_prompt_and_end_of_turn(tiny_dir: Path) -> None:
     assert run.content == MARKDOWN
 
 
-@pytest.mark.skipif(find_spec("mlx_vlm") is None, reason="mlx-vlm is not installed")
+@needs_mlx
 def test_gemma3_mlx_prompt_and_answer(tiny_dir: Path) -> None:
     model = gemma3.build("mlx", tiny_dir / "mlx")
     prompt, text, processor, helper = run_mlx(model, gemma3.PROMPT_TEXT)
     assert prompt == model.prompt
     # mlx-vlm's helper puts Gemma 3's image after the text, unlike the template fed image-then-text
-    assert helper == model.prompt.replace("<start_of_image>", "").replace(".<end", ".<start_of_image><end")
+    text_then_image = f"{gemma3.PROMPT_TEXT}<start_of_image><end_of_turn>"
+    image_first = f"<start_of_image>{gemma3.PROMPT_TEXT}<end_of_turn>"
+    assert helper == model.prompt.replace(image_first, text_then_image)
     assert (
         processor.tokenizer.convert_tokens_to_ids("<end_of_turn>")
         in processor.tokenizer("<end_of_turn>")["input_ids"]
     )
     assert text == MARKDOWN
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gemma3_through_the_engine(backend: str, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = gemma3.build(backend, tiny_dir / f"engine-{backend}")
+    run = run_engine(model, monkeypatch)
+    assert run.family == "gemma3"
+    if backend == "llama":
+        before, after = run.expected_ids
+        assert run.prompt_ids[: len(before)] == before
+        assert run.prompt_ids[-len(after) :] == after
+    else:
+        assert run.prompt_ids == run.expected_ids, "not the model card's layout (image, then text)"
+    assert run.raw == MARKDOWN  # the end of turn stops the generation and is not part of the text
+    assert run.page.markdown == MARKDOWN
+    assert run.page.fallback is None

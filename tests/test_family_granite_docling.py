@@ -8,13 +8,12 @@ keeps them; mlx-vlm keeps them.
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.tiny import idefics3
-from tests.helpers.tiny_runtimes import run_llama, run_mlx
+from tests.helpers.tiny_runtimes import BACKENDS, needs_llama, needs_mlx, run_engine, run_llama, run_mlx
 
 pytestmark = pytest.mark.vlm
 
@@ -24,7 +23,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("tiny-granite-docling")
 
 
-@pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
+@needs_llama
 def test_granite_docling_llama_prompt_and_control_tokens(tiny_dir: Path) -> None:
     model = idefics3.build("llama", tiny_dir / "llama")
     run = run_llama(model, idefics3.PROMPT_TEXT)
@@ -40,7 +39,7 @@ def test_granite_docling_llama_prompt_and_control_tokens(tiny_dir: Path) -> None
     assert run.content == "InvoiceItemTea", "llama-cpp-python's default decoding no longer drops DocTags"
 
 
-@pytest.mark.skipif(find_spec("mlx_vlm") is None, reason="mlx-vlm is not installed")
+@needs_mlx
 def test_granite_docling_mlx_prompt_and_control_tokens(tiny_dir: Path) -> None:
     model = idefics3.build("mlx", tiny_dir / "mlx")
     prompt, text, processor, helper = run_mlx(model, idefics3.PROMPT_TEXT)
@@ -49,3 +48,25 @@ def test_granite_docling_mlx_prompt_and_control_tokens(tiny_dir: Path) -> None:
     ids = processor.tokenizer(prompt, add_special_tokens=False)["input_ids"]
     assert ids[-1] == processor.tokenizer.convert_tokens_to_ids("<|end_of_role|>")
     assert text == idefics3.ANSWER
+
+
+MARKDOWN = "# Invoice\n\n| Item | Tea |\n| --- | --- |"
+"""The fixture's answer through the family converter: the title a heading, the OTSL table a table."""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_granite_docling_through_the_engine(
+    backend: str, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = idefics3.build(backend, tiny_dir / f"engine-{backend}")
+    run = run_engine(model, monkeypatch)
+    assert run.family == "granite-docling"
+    if backend == "llama":
+        before, after = run.expected_ids
+        assert run.prompt_ids[: len(before)] == before
+        assert run.prompt_ids[-len(after) :] == after
+    else:
+        assert run.prompt_ids == run.expected_ids
+    assert run.raw == idefics3.ANSWER, "the DocTags control tokens were not kept"
+    assert run.page.markdown == MARKDOWN
+    assert run.page.fallback is None

@@ -6,8 +6,16 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
 
+import pytest
 from PIL import Image
+
+needs_llama = pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
+needs_mlx = pytest.mark.skipif(find_spec("mlx_vlm") is None, reason="mlx-vlm is not installed")
+BACKENDS = [pytest.param("llama", marks=needs_llama), pytest.param("mlx", marks=needs_mlx)]
+"""``backend`` parameters, each skipped where its runtime is not installed."""
 
 
 def page() -> Image.Image:
@@ -103,3 +111,94 @@ def run_mlx(model, prompt_text: str) -> tuple[str, str, object, str]:
         mlx_model, processor, prompt, image=[page()], max_tokens=64, temperature=0.0, verbose=False
     )
     return prompt, getattr(result, "text", result), processor, helper
+
+
+SAMPLE = Path(__file__).resolve().parent.parent.parent / "assets" / "samples" / "tess_phototest.tif"
+"""A real scanned page (the blank-page guard would skip a white one)."""
+
+
+@dataclass
+class EngineRun:
+    """One page through textdrop's engine on a tiny family model.
+
+    Attributes:
+        page: The page result.
+        raw: The answer as the backend streamed it (before the family converter).
+        prompt_ids: The prompt's text tokens as the runtime evaluated them (llama.cpp) or the ids of the
+            rendered prompt (mlx-vlm), image embeddings left out.
+        expected_ids: The fixture's recorded prompt (the model card's) tokenized the same way; for llama.cpp
+            ``(before the image, after the image)``.
+        family: The family key the engine settled on.
+    """
+
+    page: object
+    raw: str
+    prompt_ids: list[int]
+    expected_ids: object
+    family: str
+
+
+def run_engine(model, monkeypatch) -> EngineRun:
+    """Recognize :data:`SAMPLE` with ``create_engine("<backend>:<fixture path>")``, the family found from
+    the file name as for any local model, recording the prompt and the raw answer."""
+    from textdrop.engine import recognize
+    from textdrop.engine.registry import create_engine
+
+    engine = create_engine(f"{model.backend}:{model.path}")
+    engine.load()
+    raw: list[str] = []
+    generate = engine._generate
+
+    def tee(*args, **kwargs):
+        stream = generate(*args, **kwargs)
+        while True:
+            try:
+                chunk = next(stream)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(chunk, str):
+                raw.append(chunk)
+            yield chunk
+
+    monkeypatch.setattr(engine, "_generate", tee)
+    prompt_ids: list[int] = []
+    try:
+        if model.backend == "llama":
+            llm = engine._llm
+            eval_, sample_ = llm.eval, llm.sample
+            sampling: list[bool] = []
+
+            def eval_recording(tokens):
+                if not sampling:
+                    prompt_ids.extend(tokens)
+                return eval_(tokens)
+
+            def sample_recording(*args, **kwargs):
+                sampling.append(True)
+                return sample_(*args, **kwargs)
+
+            monkeypatch.setattr(llm, "eval", eval_recording)
+            monkeypatch.setattr(llm, "sample", sample_recording)
+            before, after = model.prompt.split("<__media__>")
+
+            def tokenize(text: str) -> list[int]:
+                return llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+            expected: object = (tokenize(before), tokenize(after))
+        else:
+            import mlx_vlm
+
+            stream_generate = mlx_vlm.stream_generate
+            tokenizer = engine._processor.tokenizer
+
+            def recording(mlx_model, processor, prompt, *args, **kwargs):
+                prompt_ids.extend(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+                return stream_generate(mlx_model, processor, prompt, *args, **kwargs)
+
+            monkeypatch.setattr(mlx_vlm, "stream_generate", recording)
+            expected = tokenizer(model.prompt, add_special_tokens=False)["input_ids"]
+        result = recognize(SAMPLE, engine=engine)
+        family = engine.family
+    finally:
+        engine.close()
+    return EngineRun(result.pages[0], "".join(raw), prompt_ids, expected, family)
