@@ -10,6 +10,9 @@ import pytest
 
 from tests.fixtures.tiny import gemma3
 from tests.helpers.tiny_runtimes import BACKENDS, needs_llama, needs_mlx, run_engine, run_llama, run_mlx
+from textdrop.engine.vlm import families
+from textdrop.engine.vlm.postprocess import clean
+from textdrop.engine.vlm.prompts import build_prompt
 
 pytestmark = pytest.mark.vlm
 
@@ -66,3 +69,17 @@ def test_gemma3_through_the_engine(backend: str, tiny_dir: Path, monkeypatch: py
     assert run.raw == MARKDOWN  # the end of turn stops the generation and is not part of the text
     assert run.page.markdown == MARKDOWN
     assert run.page.fallback is None
+
+
+def test_gemma3_family_prompt_guess_and_fenced_answer() -> None:
+    """Gemma 3 often fences its whole answer (```markdown … ```): no verbatim public answer was found, so
+    the fence is built from that documented habit. Its prompt is the fixture's (docling's), told the
+    page's languages."""
+    family = families.get("gemma3")
+    assert families.guess("gemma-3-4b-it-Q4_K_M.gguf") is family
+    assert families.guess("mlx-community/gemma-3-4b-it-4bit") is family
+    assert build_prompt(family, "markdown") == gemma3.PROMPT_TEXT
+    assert build_prompt(family, "markdown", languages=["de"]).endswith("The page is in German.")
+    fenced = f"```markdown\n{MARKDOWN}\n```"
+    assert clean("gemma3", fenced) == MARKDOWN
+    assert clean("gemma3", fenced, "text") == "Invoice\n\nItem\tQty\nTea\t2"
