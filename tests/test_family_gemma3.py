@@ -14,8 +14,6 @@ from textdrop.engine.vlm import families
 from textdrop.engine.vlm.postprocess import clean
 from textdrop.engine.vlm.prompts import build_prompt
 
-pytestmark = pytest.mark.vlm
-
 MARKDOWN = gemma3.ANSWER.removesuffix("<end_of_turn>")
 
 
@@ -24,6 +22,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("tiny-gemma3")
 
 
+@pytest.mark.vlm
 @needs_llama
 def test_gemma3_llama_prompt_and_end_of_turn(tiny_dir: Path) -> None:
     model = gemma3.build("llama", tiny_dir / "llama")
@@ -39,6 +38,7 @@ def test_gemma3_llama_prompt_and_end_of_turn(tiny_dir: Path) -> None:
     assert run.content == MARKDOWN
 
 
+@pytest.mark.vlm
 @needs_mlx
 def test_gemma3_mlx_prompt_and_answer(tiny_dir: Path) -> None:
     model = gemma3.build("mlx", tiny_dir / "mlx")
@@ -55,6 +55,7 @@ def test_gemma3_mlx_prompt_and_answer(tiny_dir: Path) -> None:
     assert text == MARKDOWN
 
 
+@pytest.mark.vlm
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_gemma3_through_the_engine(backend: str, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = gemma3.build(backend, tiny_dir / f"engine-{backend}")
