@@ -77,7 +77,7 @@ class MlxEngine(VlmEngine):
         """mlx-vlm has no constrained decoding: ``json_schema`` is left to the validation and retry."""
         from mlx_vlm import stream_generate
 
-        formatted = self._chat_prompt(prompt)
+        formatted = self._single_bos(self._chat_prompt(prompt))
         finish = "stop"
         for response in stream_generate(
             self._model,
@@ -110,6 +110,23 @@ class MlxEngine(VlmEngine):
             parts.reverse()
         messages = [{"role": "user", "content": parts}]
         return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def _single_bos(self, formatted: str) -> str:
+        """``formatted`` without the BOS text the chat template wrote, where mlx-vlm's tokenization adds a
+        BOS too: else the model reads two (Gemma 3's template writes ``<bos>``, and mlx-vlm 0.7.10 adds
+        special tokens for it because its ``Gemma3Processor`` carries no chat template of its own; a doubled
+        BOS degrades Gemma's answers). llama.cpp keeps one by itself."""
+        from mlx_vlm.utils import should_add_special_tokens
+
+        tokenizer = getattr(self._processor, "tokenizer", self._processor)
+        bos = getattr(tokenizer, "bos_token", None)
+        if not bos or not formatted.startswith(bos):
+            return formatted
+        if not should_add_special_tokens(self._model.config.model_type, self._processor):
+            return formatted
+        if tokenizer("", add_special_tokens=True)["input_ids"][:1] != [tokenizer.bos_token_id]:
+            return formatted
+        return formatted.removeprefix(bos)
 
     def _close_model(self) -> None:
         self._model = self._processor = None
