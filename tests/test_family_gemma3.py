@@ -66,7 +66,7 @@ def test_gemma3_through_the_engine(backend: str, tiny_dir: Path, monkeypatch: py
         assert run.prompt_ids[: len(before)] == before
         assert run.prompt_ids[-len(after) :] == after
     else:
-        assert run.prompt_ids == run.expected_ids, "not the model card's layout (image, then text)"
+        assert run.prompt_ids == run.expected_ids, "not the model card's prompt (one <bos>; image, then text)"
     assert run.raw == MARKDOWN  # the end of turn stops the generation and is not part of the text
     assert run.page.markdown == MARKDOWN
     assert run.page.fallback is None

@@ -124,8 +124,8 @@ class EngineRun:
     Attributes:
         page: The page result.
         raw: The answer as the backend streamed it (before the family converter).
-        prompt_ids: The prompt's text tokens as the runtime evaluated them (llama.cpp) or the ids of the
-            rendered prompt (mlx-vlm), image embeddings left out.
+        prompt_ids: The prompt's text tokens as the runtime evaluated them (llama.cpp) or the ids mlx-vlm
+            makes of the rendered prompt before it expands the image placeholder.
         expected_ids: The fixture's recorded prompt (the model card's) tokenized the same way; for llama.cpp
             ``(before the image, after the image)``.
         family: The family key the engine settled on.
@@ -187,12 +187,15 @@ def run_engine(model, monkeypatch) -> EngineRun:
             expected: object = (tokenize(before), tokenize(after))
         else:
             import mlx_vlm
+            from mlx_vlm.utils import should_add_special_tokens
 
             stream_generate = mlx_vlm.stream_generate
             tokenizer = engine._processor.tokenizer
 
             def recording(mlx_model, processor, prompt, *args, **kwargs):
-                prompt_ids.extend(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+                # tokenized as mlx-vlm's generate does (it adds special tokens unless the template owns them)
+                add = should_add_special_tokens(mlx_model.config.model_type, processor)
+                prompt_ids.extend(tokenizer(prompt, add_special_tokens=add)["input_ids"])
                 return stream_generate(mlx_model, processor, prompt, *args, **kwargs)
 
             monkeypatch.setattr(mlx_vlm, "stream_generate", recording)
