@@ -94,7 +94,10 @@ def _choose_backend(entry: ModelEntry, requested: str | None) -> str:
     if requested:
         if requested not in entry.backends:
             have = ", ".join(entry.backends) or "none"
-            raise ModelError(f"{entry.id} has no {BACKEND_NAMES[requested]} build (backends: {have}).")
+            raise ModelError(
+                f"{entry.id} has no {BACKEND_NAMES[requested]} build: {entry.why_not(requested)} "
+                f"(backends: {have})."
+            )
         return requested
     preferred = default_backend()
     if preferred in entry.backends:
