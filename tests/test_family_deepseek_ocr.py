@@ -1,13 +1,19 @@
-"""DeepSeek-OCR: the chat-template override for llama.cpp (issue 13, finding 2), rendered the way
-llama-cpp-python's ``MTMDChatHandler`` renders it, and the grounding answer converted to Markdown.
+"""DeepSeek-OCR end to end through textdrop's llama.cpp engine on a tiny programmed DeepSeek-OCR
+(``tests/fixtures/tiny/deepseek_ocr.py``: GGUF ``deepseek2-ocr`` + projector ``deepseekocr``), the
+chat-template override (issue 13, finding 2) rendered the way llama-cpp-python's ``MTMDChatHandler`` renders
+it, and the recorded grounding answer converted to Markdown.
 """
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.tiny import TinyModel, deepseek_ocr
+from textdrop.engine import recognize
+from textdrop.engine.registry import RecognizeOptions, create_engine
 from textdrop.engine.vlm import families
 from textdrop.engine.vlm.families.deepseek_ocr import CHAT_TEMPLATE, FAMILY
 from textdrop.engine.vlm.guards import message_content
@@ -16,10 +22,57 @@ from textdrop.engine.vlm.postprocess import clean
 pytestmark = pytest.mark.vlm
 
 RECORDED = Path(__file__).parent / "data" / "vlm_outputs"
+SAMPLE = Path(__file__).parent.parent / "assets" / "samples" / "tess_phototest.tif"
+OPTIONS = RecognizeOptions(max_tokens=40, detect_orientation=False)
 MARKER = "<__media__>"
-STORED = "{% for message in messages %}{{ message['content'] }}{% endfor %}"
+STORED = deepseek_ocr.STORED_CHAT_TEMPLATE
 """A template that prints each message's content as it is, as the one stored in the DeepSeek-OCR GGUF does
 (issue 13, finding 2): fine for a string, a Python ``repr`` for a list of content parts."""
+
+needs_llama = pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
+
+
+@pytest.fixture(scope="session")
+def deepseek_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
+    return deepseek_ocr.build("llama", tmp_path_factory.mktemp("models") / "tiny-deepseek-ocr")
+
+
+@pytest.mark.parametrize("backend", [pytest.param("llama", marks=needs_llama, id="deepseek-ocr-llama")])
+def test_deepseek_ocr_end_to_end(
+    backend: str, deepseek_model: TinyModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine renders the model card's prompt (the override, checked as token ids), keeps the grounding
+    tokens of the answer, converts it to Markdown, and the page is the VLM's, not a fallback's."""
+    from llama_cpp.llama_chat_format import MTMDChatHandler
+
+    seen: list[str] = []
+    post = MTMDChatHandler._postprocess_template_text
+
+    def record(self, text: str, image_urls: list[str], media_marker: str) -> str:
+        out = post(self, text, image_urls, media_marker)
+        seen.append(out.replace(media_marker, "<image>\n"))  # mtmd ends a DeepSeek-OCR image with "\n"
+        return out
+
+    monkeypatch.setattr(MTMDChatHandler, "_postprocess_template_text", record)
+    engine = create_engine(f"{backend}:{deepseek_model.path}")
+    streamed: list[str] = []
+    try:
+        result = recognize(SAMPLE, engine=engine, options=OPTIONS, on_text=lambda _, t: streamed.append(t))
+
+        def tokens(text: str) -> list[int]:
+            return engine._llm.tokenize(text.encode(), add_bos=True, special=True)
+
+        expected = deepseek_model.prompt.format(prompt=FAMILY.prompts["markdown"]).removeprefix(
+            deepseek_ocr.BOS
+        )
+        assert [tokens(p) for p in seen] == [tokens(expected)]
+    finally:
+        engine.close()
+    assert engine.family == "deepseek-ocr"
+    assert streamed[-1] == deepseek_ocr.ANSWER  # <|ref|>title<|/ref|><|det|>[[…]]<|/det|> kept
+    page = result.pages[0]
+    assert page.fallback is None and result.engine == backend
+    assert page.markdown == "# Invoice\n\nTea 3.50"
 
 
 def _render(template: str) -> str:
