@@ -54,16 +54,15 @@ def _record_prompt(backend: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
         monkeypatch.setattr(MTMDChatHandler, "_postprocess_template_text", record)
     else:
-        import mlx_vlm.prompt_utils
+        import mlx_vlm
 
-        apply = mlx_vlm.prompt_utils.apply_chat_template
+        generate = mlx_vlm.stream_generate
 
-        def record_mlx(*args, **kwargs):
-            out = apply(*args, **kwargs)
-            seen.append(out)
-            return out
+        def record_mlx(model, processor, prompt, *args, **kwargs):
+            seen.append(prompt)
+            return generate(model, processor, prompt, *args, **kwargs)
 
-        monkeypatch.setattr(mlx_vlm.prompt_utils, "apply_chat_template", record_mlx)
+        monkeypatch.setattr(mlx_vlm, "stream_generate", record_mlx)
     return seen
 
 
