@@ -1,0 +1,130 @@
+"""Run a tiny family fixture (``tests/fixtures/tiny``) straight through the real runtimes.
+
+:func:`run_llama` loads the GGUF pair with llama-cpp-python's ``MTMDChatHandler`` and :func:`run_mlx` the
+folder with ``mlx_vlm.load``; both send one page image with an optional text part, greedy, and return what
+the runtime rendered, tokenized and emitted, so that a family test can compare it with the model card.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+needs_llama = pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
+needs_mlx = pytest.mark.skipif(find_spec("mlx_vlm") is None, reason="mlx-vlm is not installed")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One greedy generation.
+
+    Attributes:
+        prompt: The prompt text the runtime rendered from the chat template (image placeholder included).
+        prompt_tokens: ``prompt`` tokenized with the model's own tokenizer, special tokens parsed.
+        expected_tokens: The fixture's model-card prompt tokenized the same way.
+        raw: The generated token ids decoded with special tokens kept (end token included).
+        text: The text the runtime hands to its caller.
+        finish: ``"stop"`` when the model ended the answer itself.
+    """
+
+    prompt: str
+    prompt_tokens: list[int]
+    expected_tokens: list[int]
+    raw: str
+    text: str
+    finish: str
+
+
+def page() -> Image.Image:
+    """A small white page with a dark box (200 x 150 px)."""
+    image = Image.new("RGB", (200, 150), "white")
+    image.paste((20, 20, 20), (40, 40, 160, 60))
+    return image
+
+
+def _data_url(image: Image.Image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def run_llama(model: Path, mmproj: Path, expected_prompt: str, text: str = "", max_tokens: int = 48) -> Run:
+    """Generate through ``MTMDChatHandler`` (the image part first, then ``text`` when not empty)."""
+    import llama_cpp
+    from llama_cpp.llama_chat_format import MTMDChatHandler
+
+    handler = MTMDChatHandler(clip_model_path=str(mmproj), verbose=False)
+    rendered: list[str] = []
+    original = handler._postprocess_template_text
+
+    def capture(prompt: str, image_urls: list[str], media_marker: str) -> str:
+        rendered.append(original(prompt, image_urls, media_marker))
+        return rendered[-1]
+
+    handler._postprocess_template_text = capture
+    llm = llama_cpp.Llama(model_path=str(model), chat_handler=handler, n_ctx=2048, verbose=False)
+    try:
+        content = [{"type": "image_url", "image_url": {"url": _data_url(page())}}]
+        if text:
+            content.append({"type": "text", "text": text})
+        ids: list[int] = []
+        original_sample = llm.sample
+
+        def sample(*args, **kwargs) -> int:
+            ids.append(original_sample(*args, **kwargs))
+            return ids[-1]
+
+        llm.sample = sample
+        result = llm.create_chat_completion(
+            messages=[{"role": "user", "content": content}], max_tokens=max_tokens, temperature=0.0
+        )
+        raw = llm.detokenize(ids, special=True).decode("utf-8", errors="replace")
+        tokenize = llm.tokenize
+        prompt = rendered[0]
+        return Run(
+            prompt=prompt,
+            prompt_tokens=tokenize(prompt.encode(), add_bos=False, special=True),
+            expected_tokens=tokenize(expected_prompt.encode(), add_bos=False, special=True),
+            raw=raw,
+            text=result["choices"][0]["message"]["content"],
+            finish=result["choices"][0]["finish_reason"],
+        )
+    finally:
+        llm.close()
+
+
+def run_mlx(folder: Path, expected_prompt: str, text: str = "", max_tokens: int = 48) -> Run:
+    """Generate through ``mlx_vlm.load`` / ``stream_generate`` with the folder's own chat template."""
+    from mlx_vlm import load, stream_generate
+
+    model, processor = load(str(folder))
+    tokenizer = processor.tokenizer
+    content: list[dict] = [{"type": "image"}]
+    if text:
+        content.append({"type": "text", "text": text})
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+    )
+    ids: list[int] = []
+    pieces: list[str] = []
+    for chunk in stream_generate(
+        model, processor, prompt, image=[page()], max_tokens=max_tokens, temperature=0.0
+    ):
+        ids.append(int(chunk.token))
+        pieces.append(chunk.text)
+    eos = getattr(tokenizer, "eos_token_ids", None) or tokenizer.eos_token_id
+    eos = {eos} if isinstance(eos, int) else set(eos)
+    return Run(
+        prompt=prompt,
+        prompt_tokens=tokenizer.encode(prompt, add_special_tokens=False),
+        expected_tokens=tokenizer.encode(expected_prompt, add_special_tokens=False),
+        raw=tokenizer.decode(ids, skip_special_tokens=False),
+        text="".join(pieces),
+        finish="stop" if ids and ids[-1] in eos else "length",
+    )

@@ -1,0 +1,49 @@
+"""LightOnOCR through the real runtimes: the tiny fixture (``tests/fixtures/tiny/lightonocr.py``) on
+llama-cpp-python (GGUF ``qwen3`` + mmproj ``lightonocr``) and mlx-vlm (``mistral3`` with a Qwen3 text model).
+
+Each test asserts the rendered prompt is the model card's (the page image alone, no text) at token level,
+that the model's recorded Markdown answer comes back whole and that it ended on ``<|im_end|>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.tiny import TinyModel, lightonocr
+from tests.helpers.tiny_runtimes import needs_llama, needs_mlx, run_llama, run_mlx
+
+pytestmark = pytest.mark.vlm
+
+
+@pytest.fixture(scope="session")
+def tiny_lightonocr(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TinyModel]:
+    root = tmp_path_factory.mktemp("tiny-lightonocr")
+    return {backend: lightonocr.build(backend, root / backend) for backend in ("llama", "mlx")}
+
+
+def test_fixture_is_tiny(tiny_lightonocr: dict[str, TinyModel]) -> None:
+    llama, mlx = tiny_lightonocr["llama"], tiny_lightonocr["mlx"]
+    assert llama.path.stat().st_size + llama.mmproj.stat().st_size < 2_000_000
+    assert sum(p.stat().st_size for p in Path(mlx.path).iterdir()) < 2_000_000
+
+
+@pytest.mark.parametrize("backend", [pytest.param("llama", marks=needs_llama, id="lightonocr-llama")])
+def test_lightonocr_llama_prompt_and_answer(tiny_lightonocr: dict[str, TinyModel], backend: str) -> None:
+    tiny = tiny_lightonocr[backend]
+    run = run_llama(tiny.path, tiny.mmproj, tiny.prompt)
+    assert run.prompt == tiny.prompt
+    assert run.prompt_tokens == run.expected_tokens
+    assert run.raw == tiny.answer  # Markdown, then <|im_end|>
+    assert run.text == lightonocr.ANSWER and run.finish == "stop"
+
+
+@pytest.mark.parametrize("backend", [pytest.param("mlx", marks=needs_mlx, id="lightonocr-mlx")])
+def test_lightonocr_mlx_prompt_and_answer(tiny_lightonocr: dict[str, TinyModel], backend: str) -> None:
+    tiny = tiny_lightonocr[backend]
+    run = run_mlx(tiny.path, tiny.prompt)
+    assert run.prompt == tiny.prompt
+    assert run.prompt_tokens == run.expected_tokens
+    assert run.raw == tiny.answer
+    assert run.text.removesuffix("<|im_end|>") == lightonocr.ANSWER and run.finish == "stop"
