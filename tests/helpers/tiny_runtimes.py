@@ -118,8 +118,9 @@ def run_mlx(folder: Path, expected_prompt: str, text: str = "", max_tokens: int 
     ):
         ids.append(int(chunk.token))
         pieces.append(chunk.text)
-    eos = getattr(tokenizer, "eos_token_ids", None) or tokenizer.eos_token_id
-    eos = {eos} if isinstance(eos, int) else set(eos)
+    eos: set[int] = set()
+    for ids_ in (tokenizer.eos_token_id, getattr(model.config, "eos_token_id", None)):
+        eos |= {ids_} if isinstance(ids_, int) else set(ids_ or ())
     return Run(
         prompt=prompt,
         prompt_tokens=tokenizer.encode(prompt, add_special_tokens=False),
