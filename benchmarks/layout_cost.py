@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from textdrop.engine.backends.base import RecognizeOptions  # noqa: E402
-from textdrop.engine.backends.rapid import RapidEngine  # noqa: E402
-from textdrop.engine.sources import SUPPORTED_SUFFIXES, open_source  # noqa: E402
+from textdrop.engine.documents.sources import SUPPORTED_SUFFIXES, open_source  # noqa: E402
+from textdrop.engine.ocr.rapid import RapidEngine  # noqa: E402
+from textdrop.engine.registry import RecognizeOptions  # noqa: E402
 
 
 def main() -> None:

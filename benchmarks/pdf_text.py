@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.helpers.pdfs import write_invoice
 from textdrop.engine import RecognizeOptions, recognize
-from textdrop.engine.backends.base import create_engine
+from textdrop.engine.registry import create_engine
 
 CODE = "INV-7Q3X-0O0O-l1I1"
 

@@ -21,8 +21,8 @@ import pypdfium2 as pdfium
 
 from textdrop.bench import error_rates, normalise
 from textdrop.engine import recognize
-from textdrop.engine.backends.base import create_engine
-from textdrop.engine.pdfout import searchable_pdf
+from textdrop.engine.documents.pdfout import searchable_pdf
+from textdrop.engine.registry import create_engine
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from textdrop.engine import recognize  # noqa: E402
-from textdrop.engine.backends.base import Engine, create_engine  # noqa: E402
+from textdrop.engine.registry import Engine, create_engine  # noqa: E402
 
 CONCURRENCY = (1, 4, 16)
 

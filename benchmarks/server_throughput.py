@@ -47,11 +47,12 @@ import httpx  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from tests.helpers.openai_server import LoopbackServer  # noqa: E402
-from textdrop.engine.backends.base import RecognizeOptions  # noqa: E402
-from textdrop.engine.backends.openai_api import OpenAIOptions  # noqa: E402
 from textdrop.engine.jobs import JobQueue  # noqa: E402
-from textdrop.engine.prompts import build_prompt  # noqa: E402
-from textdrop.engine.vlm import GENERIC_PAGE_SIZE, png_data_url, prepare_page  # noqa: E402
+from textdrop.engine.registry import RecognizeOptions  # noqa: E402
+from textdrop.engine.vlm.families import DEFAULT_PAGE_SIZE  # noqa: E402
+from textdrop.engine.vlm.guards import png_data_url, prepare_page  # noqa: E402
+from textdrop.engine.vlm.openai_api import OpenAIOptions  # noqa: E402
+from textdrop.engine.vlm.prompts import build_prompt  # noqa: E402
 
 LEVELS = (1, 2, 4, 8)
 
@@ -96,7 +97,7 @@ def run_client(
     with httpx.Client(base_url=url, timeout=60, limits=limits) as client:
 
         def send(page: Image.Image) -> str:
-            size = real.page_size if real else GENERIC_PAGE_SIZE
+            size = real.page_size if real else DEFAULT_PAGE_SIZE
             image = {"type": "image_url", "image_url": {"url": png_data_url(prepare_page(page, size))}}
             content = [image, {"type": "text", "text": prompt}]
             body: dict = {"model": model, "stream": True, "temperature": 0.1}

@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from textdrop.engine import recognize  # noqa: E402
-from textdrop.engine.backends.base import RecognizeOptions, create_engine  # noqa: E402
-from textdrop.engine.prompts import build_prompt  # noqa: E402
-from textdrop.engine.vlm import prepare_page  # noqa: E402
+from textdrop.engine.registry import RecognizeOptions, create_engine  # noqa: E402
+from textdrop.engine.vlm.guards import prepare_page  # noqa: E402
+from textdrop.engine.vlm.prompts import build_prompt  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 

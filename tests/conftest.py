@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.fake_engines import FakeEngine
-from textdrop.engine import auto
-from textdrop.engine.backends import base
+from textdrop.engine import registry
 
 
 @pytest.fixture(autouse=True)
@@ -40,8 +39,8 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeEngine]]:
 
     It is also what ``auto`` picks while the fixture is active (in place of the embedded engine).
     """
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "fake", "tests.helpers.fake_engines:FakeEngine")
-    monkeypatch.setattr(auto, "EMBEDDED", "fake")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "fake", "tests.helpers.fake_engines:FakeEngine")
+    monkeypatch.setattr(registry, "EMBEDDED", "fake")
     FakeEngine.reset()
     yield FakeEngine
     FakeEngine.reset()

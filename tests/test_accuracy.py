@@ -20,8 +20,8 @@ from rapidfuzz.distance import Levenshtein
 
 from textdrop.cli import run
 from textdrop.engine import recognize
-from textdrop.engine.backends.rapid import RapidEngine
 from textdrop.engine.errors import ExitCode
+from textdrop.engine.ocr.rapid import RapidEngine
 from textdrop.engine.result import OcrResult
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub.utils import filter_repo_objects
 
-from textdrop.engine import catalog
-from textdrop.engine.catalog import (
+from textdrop.engine.errors import ModelError
+from textdrop.engine.models import catalog
+from textdrop.engine.models.catalog import (
     BACKENDS,
     CATALOG,
     FAMILIES,
@@ -20,7 +21,6 @@ from textdrop.engine.catalog import (
     default_entry,
     find_entry,
 )
-from textdrop.engine.errors import ModelError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,7 +154,10 @@ def test_files_for_rejects_an_unknown_backend():
 
 
 def test_importing_the_catalog_and_the_cli_module_does_not_import_huggingface_hub():
-    code = "import sys, textdrop.engine.catalog, textdrop.cli_models; print('huggingface_hub' in sys.modules)"
+    code = (
+        "import sys, textdrop.engine.models.catalog, textdrop.cli_models; "
+        "print('huggingface_hub' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )

@@ -32,8 +32,8 @@ from tests.helpers.badfiles import (
 )
 from tests.helpers.fake_engines import CRASH_WIDTH, FakeEngine, fake_text
 from textdrop.cli import run
+from textdrop.engine.documents.sources import file_label as display
 from textdrop.engine.errors import ExitCode
-from textdrop.engine.sources import file_label as display
 
 GOOD_SIZE = (40, 30)
 GOOD_TEXT = fake_text(*GOOD_SIZE)

@@ -32,9 +32,9 @@ from rich.console import Console
 from tests.helpers.hub_server import FakeHub, serve_hub
 from textdrop import cli_models
 from textdrop.cli import run
-from textdrop.engine import catalog, download
-from textdrop.engine.catalog import GgufFiles, MlxFiles, ModelEntry
 from textdrop.engine.errors import DownloadError, ExitCode, ModelError
+from textdrop.engine.models import catalog, download
+from textdrop.engine.models.catalog import GgufFiles, MlxFiles, ModelEntry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -482,8 +482,8 @@ def _child(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 CHILD_PULL = f"""
-    from textdrop.engine import download
-    from textdrop.engine.catalog import GgufFiles, ModelEntry
+    from textdrop.engine.models import download
+    from textdrop.engine.models.catalog import GgufFiles, ModelEntry
     entry = ModelEntry(
         id="tiny-ocr", title="Tiny", family="qwen-vl", params="1M", licence="MIT", commercial_use=True,
         page_size=768, mlx=None,

@@ -23,11 +23,11 @@ from tests.helpers.fake_engines import FakeEngine, SlowEngine, fake_text
 from textdrop.desktop.bridge import JobBridge
 from textdrop.desktop.drop_window import HINT, DownloadRefused, DropWindow, JobRow, download
 from textdrop.desktop.result_view import ResultView
-from textdrop.engine.backends import base
-from textdrop.engine.backends.base import RecognizeOptions
+from textdrop.engine import registry
+from textdrop.engine.documents.sidecar import read_metadata
 from textdrop.engine.jobs import JobQueue
+from textdrop.engine.registry import RecognizeOptions
 from textdrop.engine.result import Line, OcrResult, PageResult
-from textdrop.engine.sidecar import read_metadata
 
 pytestmark = pytest.mark.gui
 
@@ -55,8 +55,8 @@ class StreamingEngine(FakeEngine):
 @pytest.fixture
 def engines(fake_engine: type[FakeEngine], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Register ``slow`` and ``streaming`` next to ``fake``."""
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "slow", "tests.helpers.fake_engines:SlowEngine")
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "streaming", "tests.test_drop_window:StreamingEngine")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "slow", "tests.helpers.fake_engines:SlowEngine")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "streaming", "tests.test_drop_window:StreamingEngine")
     SlowEngine.reset()
     StreamingEngine.gate = threading.Event()
     yield

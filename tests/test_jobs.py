@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from tests.helpers.fake_engines import CRASH_WIDTH, BrokenLoadEngine, FakeEngine, SlowEngine, fake_text
-from textdrop.engine.backends import base
+from textdrop.engine import registry
+from textdrop.engine.documents.sources import file_label
 from textdrop.engine.errors import EngineUnavailableError, InputFileError
 from textdrop.engine.jobs import Job, JobQueue, Priority
-from textdrop.engine.sources import file_label
 
 WAIT = 5.0
 """Seconds any single wait in these tests may take before the test fails instead of hanging."""
@@ -40,8 +40,8 @@ def no_leaked_worker() -> Iterator[None]:
 @pytest.fixture
 def job_engines(fake_engine: type[FakeEngine], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Register ``slow`` and ``brokenload`` next to ``fake`` in the real registry, with fresh records."""
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "slow", "tests.helpers.fake_engines:SlowEngine")
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "brokenload", "tests.helpers.fake_engines:BrokenLoadEngine")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "slow", "tests.helpers.fake_engines:SlowEngine")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "brokenload", "tests.helpers.fake_engines:BrokenLoadEngine")
     SlowEngine.reset()
     BrokenLoadEngine.reset()
     yield
@@ -388,7 +388,7 @@ def test_an_engine_that_skips_engine_init_still_recognises_and_aborts() -> None:
     from PIL import Image
 
     from textdrop.engine import recognize
-    from textdrop.engine.backends.base import Engine
+    from textdrop.engine.registry import Engine
     from textdrop.engine.result import PageResult
 
     class Bare(Engine):

@@ -23,10 +23,11 @@ from tests.helpers.hub_server import FakeHub
 from tests.test_download import hub, hub_cache  # noqa: F401 - the loopback hub and its cache
 from textdrop.bench import error_rates, normalise
 from textdrop.cli import run
-from textdrop.engine import RecognizeOptions, catalog, download, recognize
-from textdrop.engine.backends.rapid import RapidEngine
+from textdrop.engine import RecognizeOptions, recognize
+from textdrop.engine.documents.sidecar import read_metadata
 from textdrop.engine.errors import DownloadError, ExitCode, ModelError
-from textdrop.engine.sidecar import read_metadata
+from textdrop.engine.models import catalog, download
+from textdrop.engine.ocr.rapid import RapidEngine
 
 pytestmark = pytest.mark.slow
 

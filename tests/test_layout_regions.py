@@ -19,11 +19,11 @@ from PIL import Image, ImageDraw
 from tests.helpers.pages import Page, font
 from textdrop.cli import run
 from textdrop.engine import recognize
-from textdrop.engine.backends.base import RecognizeOptions
-from textdrop.engine.backends.rapid import RapidEngine
-from textdrop.engine.layout import compose
-from textdrop.engine.layout_model import LayoutModel, Region
-from textdrop.engine.regions import compose_regions
+from textdrop.engine.ocr.layout import compose
+from textdrop.engine.ocr.layout_model import LayoutModel, Region
+from textdrop.engine.ocr.rapid import RapidEngine
+from textdrop.engine.ocr.regions import compose_regions
+from textdrop.engine.registry import RecognizeOptions
 from textdrop.engine.result import Line, OcrResult
 
 pytestmark = pytest.mark.slow

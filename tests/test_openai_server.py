@@ -13,10 +13,10 @@ import pytest
 
 from tests.helpers.openai_server import PAGE_TEXT, LoopbackServer, Reply
 from textdrop.engine import recognize
-from textdrop.engine.backends.base import RecognizeOptions, create_engine
-from textdrop.engine.backends.openai_api import OpenAIEngine, OpenAIOptions, _retry_after
 from textdrop.engine.errors import ExtractionError, ServerRejectedError, TextdropError
-from textdrop.engine.vlm import RESTART, prompt_tokens
+from textdrop.engine.registry import RecognizeOptions, create_engine
+from textdrop.engine.vlm.guards import RESTART, prompt_tokens
+from textdrop.engine.vlm.openai_api import OpenAIEngine, OpenAIOptions, _retry_after
 
 SAMPLE = Path(__file__).parent.parent / "assets" / "samples" / "tess_phototest.tif"
 ANSWER = "".join(PAGE_TEXT)

@@ -13,8 +13,8 @@ from tests.helpers.fake_engines import FakeEngine
 from tests.helpers.pdfs import INVOICE, add_page, write_invoice, write_pdf
 from textdrop.cli import run
 from textdrop.engine import LAYER_ENGINE, RecognizeOptions, recognize
-from textdrop.engine.sidecar import read_metadata
-from textdrop.engine.sources import SourceLimits, open_source
+from textdrop.engine.documents.sidecar import read_metadata
+from textdrop.engine.documents.sources import SourceLimits, open_source
 
 
 def _scan() -> Image.Image:

@@ -16,11 +16,11 @@ from tests.helpers.fonts import font_path
 from tests.helpers.pdfs import INVOICE, add_page
 from textdrop.bench import error_rates, normalise
 from textdrop.cli import run
+from textdrop.engine.documents.pdfout import read_metadata
+from textdrop.engine.documents.sidecar import find_up_to_date, sidecar_path, write_sidecar
+from textdrop.engine.documents.sources import sha256_file
 from textdrop.engine.errors import ExitCode
-from textdrop.engine.pdfout import read_metadata
 from textdrop.engine.result import Line, OcrResult, PageResult
-from textdrop.engine.sidecar import find_up_to_date, sidecar_path, write_sidecar
-from textdrop.engine.sources import sha256_file
 
 REPORT = [
     "Quarterly report for the board",

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from textdrop.engine.postprocess import (
+from textdrop.engine.vlm.families.doctags import doctags_to_markdown
+from textdrop.engine.vlm.postprocess import (
     RepetitionDetector,
     clean,
-    doctags_to_markdown,
     markdown_to_text,
     parse_json,
     split_front_matter,

@@ -7,7 +7,11 @@ import re
 
 import pytest
 
-from textdrop.engine.prompts import FAMILIES, INSTRUCTION_FOLLOWING, MODES, build_prompt, normalize_family
+from textdrop.engine.vlm import families
+from textdrop.engine.vlm.families.qwen_vl import FAMILY as QWEN_VL
+from textdrop.engine.vlm.prompts import MODES, build_prompt
+
+FAMILIES = families.keys()
 
 OCR_ONLY = ("granite-docling", "paddleocr-vl", "lightonocr", "deepseek-ocr")
 
@@ -79,12 +83,12 @@ def test_generic_prompts_ask_for_bare_markdown_and_plain_text() -> None:
 
 @pytest.mark.parametrize("family", ["", "llava", "Some-Unknown-Model", None])
 def test_unknown_family_falls_back_to_generic(family: str | None) -> None:
-    assert normalize_family(family) == "generic"
+    assert families.get(family).key == "generic"
     assert build_prompt(family, "text") == build_prompt("generic", "text")  # type: ignore[arg-type]
 
 
 def test_family_key_is_case_and_space_insensitive() -> None:
-    assert normalize_family("  Granite-Docling ") == "granite-docling"
+    assert families.get("  Granite-Docling ").key == "granite-docling"
     assert build_prompt(" PaddleOCR-VL") == "OCR:"
 
 
@@ -137,11 +141,12 @@ def test_json_prompt_without_fields_or_schema_asks_for_the_documents_pairs() -> 
 @pytest.mark.parametrize("family", OCR_ONLY)
 def test_ocr_only_families_still_get_the_generic_json_instruction(family: str) -> None:
     assert build_prompt(family, "json", fields=["total"]) == build_prompt("generic", "json", fields=["total"])
-    assert family not in INSTRUCTION_FOLLOWING
+    assert not families.get(family).follows_instructions
 
 
 def test_instruction_following_families() -> None:
-    assert set(FAMILIES) - set(OCR_ONLY) == INSTRUCTION_FOLLOWING
+    following = {key for key in FAMILIES if families.get(key).follows_instructions}
+    assert set(FAMILIES) - set(OCR_ONLY) == following
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -153,10 +158,8 @@ def test_every_family_and_mode_has_a_prompt(family: str, mode: str) -> None:
 
 
 def test_general_vlms_are_told_the_languages_and_ocr_models_keep_their_trained_prompt():
-    from textdrop.engine.prompts import QWEN_VL_MARKDOWN
-
     assert build_prompt("qwen-vl", "markdown", languages=["ru", "en"]) == (
-        QWEN_VL_MARKDOWN + " The page is in Russian and English."
+        QWEN_VL.prompts["markdown"] + " The page is in Russian and English."
     )
     assert build_prompt("generic", "text", languages=["xx"]).endswith(" The page is in xx.")
     assert build_prompt("granite-docling", "markdown", languages=["ru"]) == "Convert this page to docling."

@@ -34,9 +34,9 @@ from PIL import Image
 from tests.helpers.fake_engines import FakeEngine
 from tests.helpers.watching import Harness
 from textdrop.cli import run
+from textdrop.engine.documents.sidecar import read_metadata
+from textdrop.engine.documents.sources import file_label
 from textdrop.engine.errors import ExitCode
-from textdrop.engine.sidecar import read_metadata
-from textdrop.engine.sources import file_label
 from textdrop.watcher.ledger import Ledger, Status
 from textdrop.watcher.service import FolderOptions, WatchService
 
@@ -550,9 +550,9 @@ class MutatingEngine(FakeEngine):
 
 @pytest.fixture
 def mutating(monkeypatch: pytest.MonkeyPatch, fake_engine) -> type[MutatingEngine]:
-    from textdrop.engine.backends import base
+    from textdrop.engine import registry
 
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "mutating", "tests.test_robustness:MutatingEngine")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "mutating", "tests.test_robustness:MutatingEngine")
     yield MutatingEngine
     MutatingEngine.target = None
 

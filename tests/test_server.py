@@ -33,12 +33,12 @@ from tests.conftest import write_config
 from tests.helpers.badfiles import write_bomb_png, write_pdf, write_text_as_image
 from tests.helpers.fake_engines import FakeEngine, SlowEngine, fake_text
 from textdrop.cli import run
-from textdrop.engine.backends import base
-from textdrop.engine.backends.base import RecognizeOptions
+from textdrop.engine import registry
+from textdrop.engine.documents.sources import SourceLimits, open_source
 from textdrop.engine.errors import TextdropError, UsageError
 from textdrop.engine.jobs import Job, JobQueue
+from textdrop.engine.registry import RecognizeOptions
 from textdrop.engine.result import PageResult
-from textdrop.engine.sources import SourceLimits, open_source
 from textdrop.server.options import ServerOptions
 from textdrop.server.run import ApiServer, make_server, start_in_background
 from textdrop.settings import Settings
@@ -67,8 +67,8 @@ class OptionsEngine(FakeEngine):
 @pytest.fixture
 def engines(fake_engine: type[FakeEngine], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """``fake``, ``slow`` and ``options`` in the real registry; the ``slow`` gate opened at teardown."""
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "slow", "tests.helpers.fake_engines:SlowEngine")
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "options", "tests.test_server:OptionsEngine")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "slow", "tests.helpers.fake_engines:SlowEngine")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "options", "tests.test_server:OptionsEngine")
     SlowEngine.reset()
     OptionsEngine.seen = []
     yield

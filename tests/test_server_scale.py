@@ -18,10 +18,10 @@ from tests.conftest import write_config
 from tests.helpers.openai_server import PAGE_TEXT, LoopbackServer
 from textdrop.cli import run
 from textdrop.engine import recognize
-from textdrop.engine.backends.base import RecognizeOptions, create_engine
-from textdrop.engine.backends.openai_api import OpenAIOptions
+from textdrop.engine.documents.sidecar import read_metadata
 from textdrop.engine.jobs import JobQueue, Priority
-from textdrop.engine.sidecar import read_metadata
+from textdrop.engine.registry import RecognizeOptions, create_engine
+from textdrop.engine.vlm.openai_api import OpenAIOptions
 
 ANSWER = "".join(PAGE_TEXT).strip()
 WAIT = 30.0

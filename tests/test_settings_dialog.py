@@ -19,7 +19,7 @@ from tests.helpers.display import screenshots_dir
 from textdrop.desktop import autostart, settings_dialog
 from textdrop.desktop.autostart import autostart_path, set_start_at_login
 from textdrop.desktop.settings_dialog import DownloadCancelled, SettingsDialog
-from textdrop.engine import download
+from textdrop.engine.models import download
 from textdrop.settings import config_path, load_settings
 
 pytestmark = pytest.mark.gui
@@ -410,7 +410,7 @@ def test_an_engine_that_cannot_run_is_not_saved_silently(
 def test_an_engine_whose_runtime_is_missing_gives_the_install_hint(
     configured: Path, dialog: SettingsDialog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from textdrop.engine.backends.base import engine_class
+    from textdrop.engine.registry import engine_class
 
     cls = engine_class("llama")
     monkeypatch.setattr(cls, "is_available", classmethod(lambda c: False))

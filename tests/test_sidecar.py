@@ -12,10 +12,8 @@ import pytest
 import yaml
 
 from textdrop import __version__
-from textdrop.engine import sidecar
-from textdrop.engine.errors import ExitCode, OutputError
-from textdrop.engine.result import Line, OcrResult, PageResult
-from textdrop.engine.sidecar import (
+from textdrop.engine.documents import sidecar
+from textdrop.engine.documents.sidecar import (
     FORMATS,
     SidecarOptions,
     find_up_to_date,
@@ -24,6 +22,8 @@ from textdrop.engine.sidecar import (
     sidecar_path,
     write_sidecar,
 )
+from textdrop.engine.errors import ExitCode, OutputError
+from textdrop.engine.result import Line, OcrResult, PageResult
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

@@ -1,4 +1,4 @@
-"""Tests of textdrop.engine.sources: every format to RGB pages, orientation, transparency, limits, errors."""
+"""Tests of engine.documents.sources: every format to RGB pages, orientation, transparency, limits, errors."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tests.helpers.badfiles import (
     write_text_as_image,
     write_truncated_jpeg,
 )
+from textdrop.engine.documents.sources import SUPPORTED_SUFFIXES, SourceLimits, open_source, sha256_file
 from textdrop.engine.errors import (
     EncryptedPdfError,
     FileAccessError,
@@ -30,7 +31,6 @@ from textdrop.engine.errors import (
     LimitExceededError,
     TextdropError,
 )
-from textdrop.engine.sources import SUPPORTED_SUFFIXES, SourceLimits, open_source, sha256_file
 
 
 def read_pages(source, limits: SourceLimits | None = None) -> list[Image.Image]:

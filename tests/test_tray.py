@@ -17,7 +17,7 @@ from rapidfuzz.distance import Levenshtein
 
 from tests.helpers.display import screenshots_dir
 from tests.helpers.fake_engines import SlowEngine
-from textdrop.engine.backends import base
+from textdrop.engine import registry
 from textdrop.settings import load_settings
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("x_display"), pytest.mark.timeout(180)]
@@ -152,7 +152,7 @@ def test_gui_thread_stays_responsive_while_an_engine_works(
     from textdrop.desktop.bridge import JobBridge
     from textdrop.engine.jobs import JobQueue
 
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "slow", "tests.helpers.fake_engines:SlowEngine")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "slow", "tests.helpers.fake_engines:SlowEngine")
     SlowEngine.reset()
     monkeypatch.setattr(SlowEngine, "delay", 1.5)
     ticks: list[float] = []

@@ -17,14 +17,13 @@ import pytest
 from PIL import Image
 
 from tests.helpers.fake_vlm import ScriptedVlm
-from textdrop.engine import recognize
-from textdrop.engine.backends import base
-from textdrop.engine.backends.base import RecognizeOptions
+from textdrop.engine import recognize, registry
+from textdrop.engine.documents.sidecar import read_metadata, write_sidecar
+from textdrop.engine.documents.sources import open_source
 from textdrop.engine.errors import ExtractionError, TextdropError
 from textdrop.engine.jobs import JobQueue, Priority
-from textdrop.engine.sidecar import read_metadata, write_sidecar
-from textdrop.engine.sources import open_source
-from textdrop.engine.vlm import ATTEMPT_TEMPERATURES, TOKENS_BASE, output_budget, prepare_page
+from textdrop.engine.registry import RecognizeOptions
+from textdrop.engine.vlm.guards import ATTEMPT_TEMPERATURES, TOKENS_BASE, output_budget, prepare_page
 
 SAMPLES = Path(__file__).parent.parent / "assets" / "samples"
 PHOTOTEST = SAMPLES / "tess_phototest.tif"  # 640x480, eight lines of 12 pt text
@@ -193,7 +192,7 @@ def test_text_mode_and_free_prompt(engine: ScriptedVlm) -> None:
 
 
 def test_cancel_stops_generation_mid_page_and_engine_is_reused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "scripted", "tests.helpers.fake_vlm:ScriptedVlm")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "scripted", "tests.helpers.fake_vlm:ScriptedVlm")
     ScriptedVlm.scripts = [_words(2000)]  # distinct words: only the cancel can stop it
     ScriptedVlm.chunk_delay = 0.005  # 10 s in all if nothing stops it
     with JobQueue("scripted") as queue:

@@ -24,9 +24,9 @@ from PIL import Image
 
 from textdrop.cli import run
 from textdrop.engine import recognize
-from textdrop.engine.backends.base import GenerationAborted, RecognizeOptions, create_engine
-from textdrop.engine.backends.openai_api import OpenAIOptions
-from textdrop.engine.sidecar import read_metadata, write_sidecar
+from textdrop.engine.documents.sidecar import read_metadata, write_sidecar
+from textdrop.engine.registry import GenerationAborted, RecognizeOptions, create_engine
+from textdrop.engine.vlm.openai_api import OpenAIOptions
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GGUF_DIR = FIXTURES / "tiny-qwen2vl-gguf"

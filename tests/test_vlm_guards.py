@@ -16,9 +16,9 @@ from PIL import Image, ImageDraw
 
 from tests.helpers.fake_vlm import ScriptedVlm
 from textdrop.engine import recognize
-from textdrop.engine.backends.base import RecognizeOptions
-from textdrop.engine.sidecar import read_metadata, write_sidecar
-from textdrop.engine.vlm import ATTEMPT_TEMPERATURES
+from textdrop.engine.documents.sidecar import read_metadata, write_sidecar
+from textdrop.engine.registry import RecognizeOptions
+from textdrop.engine.vlm.guards import ATTEMPT_TEMPERATURES
 
 pytestmark = pytest.mark.slow  # the embedded engine loads behind the scripted VLM (about 0.5 s)
 

@@ -27,11 +27,11 @@ from tests.conftest import write_config
 from tests.helpers.fake_engines import FakeEngine
 from tests.helpers.watching import Harness
 from textdrop.cli import run
-from textdrop.engine.backends import base
-from textdrop.engine.backends.base import RecognizeOptions
+from textdrop.engine import registry
+from textdrop.engine.documents.sidecar import read_metadata
 from textdrop.engine.errors import ConfigError
+from textdrop.engine.registry import RecognizeOptions
 from textdrop.engine.result import PageResult
-from textdrop.engine.sidecar import read_metadata
 from textdrop.watcher.ledger import Ledger, Status
 from textdrop.watcher.service import (
     MAX_IN_FLIGHT,
@@ -337,7 +337,7 @@ class FlakyEngine(FakeEngine):
 
 @pytest.fixture
 def flaky(monkeypatch: pytest.MonkeyPatch) -> type[FlakyEngine]:
-    monkeypatch.setitem(base.BUILTIN_ENGINES, "flaky", f"{__name__}:FlakyEngine")
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "flaky", f"{__name__}:FlakyEngine")
     FlakyEngine.calls = 0
     FlakyEngine.failures = 2
     return FlakyEngine
@@ -602,7 +602,7 @@ def test_kill_9_at_random_moments_still_ends_with_exactly_one_sidecar_per_file(
 def test_a_stored_result_is_reused_only_for_the_same_engine_and_model() -> None:
     """The watcher looks a stored result up by what a result of the folder's engine spec records, so a
     result of one VLM model is never given to a file read with another."""
-    from textdrop.engine.backends.base import result_identity
+    from textdrop.engine.registry import result_identity
 
     assert result_identity("rapid") == ("rapid", None)
     assert result_identity("llama:granite-docling-258m") == ("llama", "granite-docling-258m")

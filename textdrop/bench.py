@@ -26,8 +26,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from textdrop.engine.documents.sources import SUPPORTED_SUFFIXES
 from textdrop.engine.errors import ExitCode, UsageError
-from textdrop.engine.sources import SUPPORTED_SUFFIXES
 
 
 def normalise(text: str, fold: bool = False) -> str:
@@ -87,7 +87,7 @@ def _measure(kind: str, engine: str, paths: list[str]) -> dict:
     """Child process body: load the engine, read every image, return texts, timings and peak RSS."""
     started = time.perf_counter()
     if kind == "raw":
-        from textdrop.engine.backends.rapid import load_raw, read_raw
+        from textdrop.engine.ocr.rapid import load_raw, read_raw
 
         raw = load_raw()
         load_seconds = time.perf_counter() - started
@@ -99,7 +99,7 @@ def _measure(kind: str, engine: str, paths: list[str]) -> dict:
             pages.append(1)
     else:
         from textdrop.engine import recognize
-        from textdrop.engine.backends.base import create_engine
+        from textdrop.engine.registry import create_engine
 
         backend = create_engine(engine)
         backend.load()

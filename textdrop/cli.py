@@ -26,7 +26,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from textdrop import __version__, cli_models, cli_serve, cli_watch
-from textdrop.engine.backends.base import RecognizeOptions, split_spec
+from textdrop.engine.documents.sidecar import FORMATS, find_up_to_date, write_sidecar
+from textdrop.engine.documents.sources import SUPPORTED_SUFFIXES, file_label, file_version, sha256_file
 from textdrop.engine.errors import (
     ExitCode,
     FileAccessError,
@@ -35,9 +36,8 @@ from textdrop.engine.errors import (
     TextdropError,
     UsageError,
 )
+from textdrop.engine.registry import RecognizeOptions, split_spec
 from textdrop.engine.result import OcrResult
-from textdrop.engine.sidecar import FORMATS, find_up_to_date, write_sidecar
-from textdrop.engine.sources import SUPPORTED_SUFFIXES, file_label, file_version, sha256_file
 
 if TYPE_CHECKING:
     from textdrop.engine.jobs import Job, JobQueue
@@ -515,12 +515,12 @@ def _check_languages(languages: tuple[str, ...], engine: str) -> None:
     Raises:
         ModelError: the message names the language, or the command that installs its pack.
     """
-    from textdrop.engine.catalog import missing_pack_message, packs_for
+    from textdrop.engine.models.catalog import missing_pack_message, packs_for
 
     _, packs = packs_for(languages)
     if split_spec(engine)[0] != "rapid" or not packs:
         return
-    from textdrop.engine.download import pack_files
+    from textdrop.engine.models.download import pack_files
 
     for pack in packs:
         if pack_files(pack) is None:

@@ -1,8 +1,10 @@
 """The model sub-commands of ``textdrop``: ``models list``, ``pull``, ``rm`` and ``info``.
 
-They show the curated catalog (:mod:`textdrop.engine.catalog`: VLMs and the embedded engine's language packs)
+They show the curated catalog (:mod:`textdrop.engine.models.catalog`: VLMs and the embedded engine's
+language packs)
 and download, locate and remove models through
-:mod:`textdrop.engine.download`, which is imported only when one of them runs (it imports huggingface_hub).
+:mod:`textdrop.engine.models.download`, which is imported only when one of them runs (it imports
+huggingface_hub).
 Models live in the standard Hugging Face cache, shared with other tools; :mod:`textdrop.cli` parses the
 arguments and maps errors to exit codes.
 """
@@ -28,9 +30,9 @@ from rich.progress import (
 from rich.prompt import Confirm
 from rich.table import Table
 
-from textdrop.engine import catalog
-from textdrop.engine.catalog import LanguagePack, ModelEntry, default_backend
 from textdrop.engine.errors import ExitCode, ModelError
+from textdrop.engine.models import catalog
+from textdrop.engine.models.catalog import LanguagePack, ModelEntry, default_backend
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def run_models(args: argparse.Namespace) -> int:
         ModelError: unknown model id, no build for the backend, nothing to remove.
         DownloadError: the download failed (offline, no network, missing file, no disk space).
     """
-    from textdrop.engine import download
+    from textdrop.engine.models import download
 
     if args.action == "list":
         return _list_json(download) if args.json else _list(download)

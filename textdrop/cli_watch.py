@@ -22,10 +22,10 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.markup import escape
 
-from textdrop.engine.backends.base import resolve_engine_name
+from textdrop.engine.documents.sources import file_label
 from textdrop.engine.errors import ExitCode, FileAccessError, UsageError
 from textdrop.engine.jobs import JobQueue
-from textdrop.engine.sources import file_label
+from textdrop.engine.registry import resolve_engine_name
 from textdrop.settings import (
     Settings,
     data_dir,

@@ -15,8 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from textdrop import __version__
-from textdrop.engine.backends.base import engine_class
 from textdrop.engine.errors import ExitCode
+from textdrop.engine.registry import engine_class
 
 PACKAGES = {"rapid": "rapidocr", "llama": "llama-cpp-python", "mlx": "mlx-vlm", "openai": "httpx"}
 """The distribution that provides each backend's runtime (its version is reported)."""
@@ -44,9 +44,9 @@ def report() -> dict[str, Any]:
     """Everything ``doctor`` prints, as a JSON-serialisable dict."""
     from huggingface_hub import constants
 
-    from textdrop.engine.auto import choose
-    from textdrop.engine.catalog import CATALOG
-    from textdrop.engine.download import is_downloaded
+    from textdrop.engine.models.catalog import CATALOG
+    from textdrop.engine.models.download import is_downloaded
+    from textdrop.engine.registry import choose
 
     backends = []
     for name, package in PACKAGES.items():

@@ -58,12 +58,12 @@ import tomlkit.items
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from textdrop.desktop.options import DesktopOptions
-from textdrop.engine.backends.base import RecognizeOptions
-from textdrop.engine.backends.llama_cpp import LlamaOptions
-from textdrop.engine.backends.openai_api import OpenAIOptions
+from textdrop.engine.documents.sidecar import SidecarOptions
+from textdrop.engine.documents.sources import SourceLimits
 from textdrop.engine.errors import ConfigError
-from textdrop.engine.sidecar import SidecarOptions
-from textdrop.engine.sources import SourceLimits
+from textdrop.engine.registry import RecognizeOptions
+from textdrop.engine.vlm.llama_cpp import LlamaOptions
+from textdrop.engine.vlm.openai_api import OpenAIOptions
 from textdrop.server.options import ServerOptions
 from textdrop.watcher.service import FolderOptions, WatchOptions
 

@@ -11,8 +11,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, ClassVar
 
-from textdrop.engine.backends.base import Engine, RecognizeOptions
 from textdrop.engine.errors import EngineUnavailableError
+from textdrop.engine.registry import Engine, RecognizeOptions
 from textdrop.engine.result import Line, PageResult
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textdrop.engine.vlm import Stream, VlmEngine
+from textdrop.engine.vlm.guards import Stream, VlmEngine
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -13,12 +13,12 @@ import sys
 
 from tests.helpers.fake_engines import SlowEngine
 from textdrop.cli import run
-from textdrop.engine.backends import base
+from textdrop.engine import registry
 
 
 def main() -> int:
-    base.BUILTIN_ENGINES["fake"] = "tests.helpers.fake_engines:FakeEngine"
-    base.BUILTIN_ENGINES["slow"] = "tests.helpers.fake_engines:SlowEngine"
+    registry.BUILTIN_ENGINES["fake"] = "tests.helpers.fake_engines:FakeEngine"
+    registry.BUILTIN_ENGINES["slow"] = "tests.helpers.fake_engines:SlowEngine"
     SlowEngine.reset()
     SlowEngine.delay = float(os.environ.get("TEXTDROP_TEST_DELAY", "0.05"))
     return run(sys.argv[1:])

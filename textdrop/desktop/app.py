@@ -32,7 +32,7 @@ from textdrop.settings import Settings, data_dir, ledger_path, load_settings, lo
 
 if TYPE_CHECKING:
     from textdrop.desktop.clipboard.content import ClipboardContent
-    from textdrop.engine.backends.base import RecognizeOptions
+    from textdrop.engine.registry import RecognizeOptions
     from textdrop.engine.result import OcrResult
     from textdrop.watcher.service import FileEvent, WatchService
 
@@ -662,9 +662,9 @@ class TrayApp(QObject):
         """Engines to choose from: auto, the embedded one, and each downloaded catalogue model on each
         installed VLM backend (listed when the submenu opens: the hub cache is looked at then)."""
         from textdrop.desktop.engines import engine_title
-        from textdrop.engine.backends.base import engine_class
-        from textdrop.engine.catalog import CATALOG
-        from textdrop.engine.download import is_downloaded
+        from textdrop.engine.models.catalog import CATALOG
+        from textdrop.engine.models.download import is_downloaded
+        from textdrop.engine.registry import engine_class
 
         menu.clear()
         choices = ["auto", "rapid"]

@@ -20,7 +20,7 @@ from textdrop.engine.errors import TextdropError
 from textdrop.engine.jobs import Job, JobQueue, Priority
 
 if TYPE_CHECKING:
-    from textdrop.engine.backends.base import RecognizeOptions
+    from textdrop.engine.registry import RecognizeOptions
 
 log = logging.getLogger(__name__)
 

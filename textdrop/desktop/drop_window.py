@@ -65,11 +65,11 @@ from textdrop import __version__
 from textdrop.desktop.bridge import JobBridge, png_bytes
 from textdrop.desktop.history import Entry, History
 from textdrop.desktop.result_view import ResultView
+from textdrop.engine.documents.sidecar import DEFAULT_TEMPLATE, write_sidecar
+from textdrop.engine.documents.sources import SUPPORTED_SUFFIXES
 from textdrop.engine.errors import TextdropError
 from textdrop.engine.jobs import Priority
 from textdrop.engine.result import OcrResult
-from textdrop.engine.sidecar import DEFAULT_TEMPLATE, write_sidecar
-from textdrop.engine.sources import SUPPORTED_SUFFIXES
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from textdrop.engine import catalog
-from textdrop.engine.backends.base import engine_class, model_label, split_spec
 from textdrop.engine.errors import TextdropError
+from textdrop.engine.models import catalog
+from textdrop.engine.registry import engine_class, model_label, split_spec
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def engine_problem(spec: str) -> str | None:
         entry = catalog.find_entry(model)
     except TextdropError:
         return None  # a local path: the engine checks it when it loads
-    from textdrop.engine.download import is_downloaded
+    from textdrop.engine.models.download import is_downloaded
 
     if not is_downloaded(entry, name):
         return f"{entry.title} is not downloaded yet: download it on the Models tab."

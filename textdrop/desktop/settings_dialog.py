@@ -6,7 +6,7 @@ and layout, only the values that changed are written, and nothing is written unl
 validates. :attr:`SettingsDialog.saved` carries the new :class:`~textdrop.settings.Settings`, which the
 tray app applies without a restart.
 
-A model download runs :func:`textdrop.engine.download.pull` in a thread of its own and reports through
+A model download runs :func:`textdrop.engine.models.download.pull` in a thread of its own and reports through
 signals; Cancel sets a flag that the progress callback checks, and it raises to abort the transfer.
 """
 
@@ -48,11 +48,11 @@ from textdrop.desktop.autostart import set_start_at_login
 from textdrop.desktop.engines import ENGINE_TITLES, engine_problem, engine_title
 from textdrop.desktop.hotkey_edit import HotkeyEdit
 from textdrop.desktop.options import DesktopOptions
-from textdrop.engine import catalog, download
-from textdrop.engine.backends.base import RecognizeOptions, engine_class, engine_names, split_spec
-from textdrop.engine.catalog import ModelEntry
+from textdrop.engine.documents.sidecar import SidecarOptions
 from textdrop.engine.errors import ConfigError, TextdropError
-from textdrop.engine.sidecar import SidecarOptions
+from textdrop.engine.models import catalog, download
+from textdrop.engine.models.catalog import ModelEntry
+from textdrop.engine.registry import RecognizeOptions, engine_class, engine_names, split_spec
 from textdrop.settings import Settings, edit_settings, folder_table, load_settings
 from textdrop.watcher.service import FolderOptions
 

@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from textdrop.engine.backends.base import ABORT_SCOPE, Engine, RecognizeOptions, create_engine
-from textdrop.engine.memory import release_memory
+from textdrop.engine.documents.sources import SourceLimits, crop_box, open_source
+from textdrop.engine.models.memory import release_memory
+from textdrop.engine.registry import ABORT_SCOPE, Engine, RecognizeOptions, create_engine
 from textdrop.engine.result import OcrResult, PageResult
-from textdrop.engine.sources import SourceLimits, crop_box, open_source
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from textdrop.engine.sources import Document
+    from textdrop.engine.documents.sources import Document
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ def recognize(
         engine: an engine name (``None`` or ``"auto"``: the best available; created, loaded and closed
             for this call), or an :class:`Engine` the caller owns (loaded here if needed, not closed).
         options: recognition options (defaults: :class:`RecognizeOptions`); ``pdf_text`` decides which PDF
-            pages are read from their text layer instead of being OCRed (:mod:`textdrop.engine.textlayer`).
+            pages are read from their text layer instead of being OCRed
+            (:mod:`textdrop.engine.documents.textlayer`).
         limits: file size, pixel and page limits (defaults: :class:`SourceLimits`).
         on_page: called as ``on_page(done, total)`` after each page (``total``: the pages read, after
             ``options.pages``).
@@ -198,7 +199,7 @@ def _side_by_side(
 def _from_layer(document: Document, number: int, pdf_text: str) -> PageResult | None:
     """Page ``number`` read from its PDF text layer, or ``None`` when it is to be OCRed: not a PDF,
     ``pdf_text`` is ``"ocr"``, or (``"auto"``) the layer cannot stand in for OCR (the reason is logged)."""
-    from textdrop.engine.layout import compose
+    from textdrop.engine.ocr.layout import compose
 
     if not document.is_pdf or pdf_text == "ocr":
         return None

@@ -14,7 +14,7 @@ worker, or a lane) or cancels them.
 Ordering: an :attr:`Priority.INTERACTIVE` job (a user waits for it: a capture, a drop) runs before any
 queued :attr:`Priority.BACKGROUND` job (a folder backlog, a batch); jobs of one priority start in
 submission order. Cancelling a running job stops a streaming (VLM) engine mid-page (the job's own
-:data:`~textdrop.engine.backends.base.ABORT_SCOPE`, so other jobs in flight on the same engine go on); other
+:data:`~textdrop.engine.registry.ABORT_SCOPE`, so other jobs in flight on the same engine go on); other
 engines finish the page and stop at the page boundary.
 
 Typical use::
@@ -48,7 +48,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeAlias
 
 from textdrop.engine import recognize
-from textdrop.engine.backends.base import (
+from textdrop.engine.registry import (
     ABORT_SCOPE,
     Engine,
     RecognizeOptions,
@@ -58,9 +58,9 @@ from textdrop.engine.backends.base import (
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+from textdrop.engine.documents.sources import SourceLimits, file_label
 from textdrop.engine.errors import TextdropError
 from textdrop.engine.result import OcrResult
-from textdrop.engine.sources import SourceLimits, file_label
 
 if TYPE_CHECKING:
     from PIL import Image

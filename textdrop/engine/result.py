@@ -1,7 +1,7 @@
 """The result of recognising one document: pages of lines with pixel boxes, Markdown and plain text.
 
 Every engine returns these types. Line-based engines (the embedded RapidOCR backend) fill ``lines`` and
-let :mod:`textdrop.engine.layout` build ``markdown`` and ``text``; VLM engines produce Markdown directly
+let :mod:`textdrop.engine.ocr.layout` build ``markdown`` and ``text``; VLM engines produce Markdown directly
 and may leave ``lines`` empty.
 """
 

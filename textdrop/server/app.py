@@ -27,8 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from textdrop import __version__
-from textdrop.engine.backends.base import engine_class, engine_names
 from textdrop.engine.errors import ExitCode, TextdropError, UsageError
+from textdrop.engine.registry import engine_class, engine_names
 from textdrop.server.run import is_loopback
 from textdrop.server.service import (
     ApiJob,
@@ -381,8 +381,8 @@ async def _disconnected(request: Request) -> None:
 
 def _models_report(default: str) -> dict[str, Any]:
     """What ``GET /v1/models`` answers (looks at the hub cache: run it in a worker thread)."""
-    from textdrop.engine.catalog import CATALOG
-    from textdrop.engine.download import is_downloaded
+    from textdrop.engine.models.catalog import CATALOG
+    from textdrop.engine.models.download import is_downloaded
 
     engines = []
     for name in engine_names():

@@ -22,9 +22,9 @@ from textdrop.engine.errors import TextdropError, UsageError
 if TYPE_CHECKING:
     import uvicorn
 
-    from textdrop.engine.backends.base import RecognizeOptions
+    from textdrop.engine.documents.sources import SourceLimits
     from textdrop.engine.jobs import JobQueue
-    from textdrop.engine.sources import SourceLimits
+    from textdrop.engine.registry import RecognizeOptions
     from textdrop.server.options import ServerOptions
     from textdrop.server.service import OcrService
     from textdrop.settings import Settings

@@ -26,12 +26,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from textdrop.engine.backends.base import Mode, RecognizeOptions, split_spec
-from textdrop.engine.catalog import known_ids
+from textdrop.engine.documents.sources import SourceLimits, open_source
 from textdrop.engine.errors import ExitCode, TextdropError, UsageError
 from textdrop.engine.jobs import Job, JobQueue, Priority
+from textdrop.engine.models.catalog import known_ids
+from textdrop.engine.registry import Mode, RecognizeOptions, split_spec
 from textdrop.engine.result import OcrResult
-from textdrop.engine.sources import SourceLimits, open_source
 from textdrop.server.options import ServerOptions
 
 log = logging.getLogger(__name__)

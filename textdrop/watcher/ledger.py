@@ -35,8 +35,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from textdrop.engine.documents.sources import file_label
 from textdrop.engine.errors import LedgerError
-from textdrop.engine.sources import file_label
 
 log = logging.getLogger(__name__)
 

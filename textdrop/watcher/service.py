@@ -50,18 +50,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from textdrop.engine.backends.base import RecognizeOptions, result_identity
-from textdrop.engine.catalog import packs_for
-from textdrop.engine.errors import (
-    ConfigError,
-    EngineUnavailableError,
-    LedgerError,
-    OutputError,
-    TextdropError,
-)
-from textdrop.engine.jobs import Job, JobQueue, Priority
-from textdrop.engine.result import OcrResult
-from textdrop.engine.sidecar import (
+from textdrop.engine.documents.sidecar import (
     DEFAULT_TEMPLATE,
     SidecarOptions,
     find_up_to_date,
@@ -70,7 +59,24 @@ from textdrop.engine.sidecar import (
     remove_stale_temp_files,
     write_sidecar,
 )
-from textdrop.engine.sources import SUPPORTED_SUFFIXES, SourceLimits, file_label, file_version, sha256_file
+from textdrop.engine.documents.sources import (
+    SUPPORTED_SUFFIXES,
+    SourceLimits,
+    file_label,
+    file_version,
+    sha256_file,
+)
+from textdrop.engine.errors import (
+    ConfigError,
+    EngineUnavailableError,
+    LedgerError,
+    OutputError,
+    TextdropError,
+)
+from textdrop.engine.jobs import Job, JobQueue, Priority
+from textdrop.engine.models.catalog import packs_for
+from textdrop.engine.registry import RecognizeOptions, result_identity
+from textdrop.engine.result import OcrResult
 from textdrop.watcher.ledger import Entry, Ledger, Status
 from textdrop.watcher.settle import DEFAULT_SETTLE_SECONDS, SettleTracker
 

@@ -37,7 +37,7 @@ from typing import IO
 
 from PIL import Image
 
-from textdrop.engine.sources import (
+from textdrop.engine.documents.sources import (
     SUPPORTED_SUFFIXES,
     _pillow_lock,
     _register_heif,
@@ -76,7 +76,7 @@ def decodes(path: Path) -> bool:
       though the earlier ``%%EOF`` is still within its last 1024 bytes) and open in pypdfium2 with at
       least one page. A password-protected PDF that ends so counts as complete (the job reports the
       password).
-    * an image (a suffix in :data:`~textdrop.engine.sources.SUPPORTED_SUFFIXES`, or PNG, JPEG, GIF,
+    * an image (a suffix in :data:`~textdrop.engine.documents.sources.SUPPORTED_SUFFIXES`, or PNG, JPEG, GIF,
       TIFF, WebP, BMP or HEIF magic) must open in Pillow and load fully, and a PNG must have its
       ``IEND`` chunk in its last 1024 bytes (Pillow decodes a PNG that lacks its last 20 bytes). For a
       multi-frame image (TIFF pages, animation frames) the last frame is loaded; earlier frames come
@@ -86,7 +86,7 @@ def decodes(path: Path) -> bool:
       complete: the job's own pixel limit then decides.
     * any other file is not textdrop's to judge and counts as complete (the job decides).
 
-    PDFium is not thread-safe, so the PDF check holds the lock :mod:`textdrop.engine.sources` holds
+    PDFium is not thread-safe, so the PDF check holds the lock :mod:`textdrop.engine.documents.sources` holds
     around its own PDFium calls; it may wait for a page the job worker is rendering.
 
     Args:

@@ -52,8 +52,9 @@ def markdown_html(markdown: str) -> str:
 
 def markdown_content(markdown: str, *, markdown_as_text: bool = False) -> ClipboardContent:
     """The clipboard item for Markdown alone (a watched folder's sidecar): its plain text flattened by
-    :func:`textdrop.engine.postprocess.markdown_to_text`, or the Markdown itself with ``markdown_as_text``."""
-    from textdrop.engine.postprocess import markdown_to_text
+    :func:`textdrop.engine.vlm.postprocess.markdown_to_text`, or the Markdown itself with
+    ``markdown_as_text``."""
+    from textdrop.engine.vlm.postprocess import markdown_to_text
 
     markdown = markdown.strip()
     text = markdown if markdown_as_text else markdown_to_text(markdown).strip()

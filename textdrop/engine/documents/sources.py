@@ -37,7 +37,7 @@ from textdrop.engine.errors import (
 )
 
 if TYPE_CHECKING:
-    from textdrop.engine.textlayer import TextLayer
+    from textdrop.engine.documents.textlayer import TextLayer
 
 log = logging.getLogger(__name__)
 
@@ -513,7 +513,7 @@ def _open_pdf(
                 page.close()
 
     def read_layer(index: int) -> TextLayer:
-        from textdrop.engine.textlayer import read_text_layer
+        from textdrop.engine.documents.textlayer import read_text_layer
 
         with _decoding(_page_label(label, index, count), limits):
             return read_text_layer(pdf, index, page_scale(index))

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from textdrop.engine.backends.base import model_label
 from textdrop.engine.errors import ModelError
-from textdrop.engine.vlm import Stream, VlmEngine, guess_family
+from textdrop.engine.registry import model_label
+from textdrop.engine.vlm import families
+from textdrop.engine.vlm.guards import Stream, VlmEngine
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -41,13 +42,13 @@ class MlxEngine(VlmEngine):
     @classmethod
     def accelerator(cls) -> str | None:
         """``"Metal"`` on Apple Silicon, else ``None`` (mlx then runs on the CPU)."""
-        from textdrop.engine.catalog import is_apple_silicon
+        from textdrop.engine.models.catalog import is_apple_silicon
 
         return "Metal" if is_apple_silicon() else None
 
     def _load_model(self) -> None:
-        from textdrop.engine.catalog import default_entry
-        from textdrop.engine.download import locate
+        from textdrop.engine.models.catalog import default_entry
+        from textdrop.engine.models.download import locate
 
         ref = self.model_ref or default_entry("mlx").id
         local = locate(ref, "mlx")
@@ -61,7 +62,7 @@ class MlxEngine(VlmEngine):
                 "need a newer mlx-vlm."
             ) from exc
         self.model = model_label(ref)
-        self.family = local.family if local.family != "generic" else guess_family(local.path.name)
+        self.family = local.family if local.family != "generic" else families.guess(local.path.name).key
         self.page_size = local.page_size
 
     def _generate(

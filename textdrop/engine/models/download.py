@@ -21,7 +21,7 @@ What huggingface_hub does for us, and textdrop relies on:
 - **Integrity**: a file is moved into the cache only when its size matches the hub's; blobs are
   content-addressed.
 
-Language packs of the embedded engine (:data:`~textdrop.engine.catalog.LANGUAGE_PACKS`) take the same path
+Language packs of the embedded engine (:data:`~.catalog.LANGUAGE_PACKS`) take the same path
 as a llama.cpp build (named files of one repository): :func:`pull_pack`, :func:`pack_files`,
 :func:`remove_pack`.
 
@@ -65,8 +65,9 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import filter_repo_objects
 
-from textdrop.engine import catalog
-from textdrop.engine.catalog import (
+from textdrop.engine.errors import DownloadError, ModelError
+from textdrop.engine.models import catalog
+from textdrop.engine.models.catalog import (
     GgufFiles,
     LanguagePack,
     LocalModel,
@@ -74,7 +75,6 @@ from textdrop.engine.catalog import (
     ModelEntry,
     is_apple_silicon,
 )
-from textdrop.engine.errors import DownloadError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -668,7 +668,7 @@ def remove_pack(pack: LanguagePack) -> int:
 
 
 def _sha256(path: Path) -> str:
-    from textdrop.engine.sources import sha256_file
+    from textdrop.engine.documents.sources import sha256_file
 
     return sha256_file(path)
 

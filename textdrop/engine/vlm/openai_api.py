@@ -12,7 +12,7 @@ request goes to the least busy endpoint that has a free slot; an endpoint that f
 a stream is skipped for a while (:data:`SKIP_SECONDS`, doubling) and the page is retried elsewhere.
 
 Requests: a retry after a stream broke mid-page starts the page afresh (the engine discards what was
-streamed, :data:`~textdrop.engine.vlm.RESTART`); a 4xx answer other than 408/429 is final and ends the
+streamed, :data:`~textdrop.engine.vlm.guards.RESTART`); a 4xx answer other than 408/429 is final and ends the
 page with the server's own message; 429 and 5xx answers are retried after ``Retry-After`` when the server
 sends one, else after an exponential backoff, capped at ``retry_max_seconds``. ``max_tokens`` is sent only
 when the server reports its context (vLLM's ``max_model_len`` in ``GET /models``), sized so prompt plus
@@ -46,12 +46,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from textdrop.engine.errors import EngineUnavailableError, ModelError, ServerRejectedError, TextdropError
-from textdrop.engine.vlm import (
+from textdrop.engine.vlm import families
+from textdrop.engine.vlm.guards import (
     RESTART,
     Stream,
     VlmEngine,
-    family_page_size,
-    guess_family,
+    message_content,
     png_data_url,
     prompt_tokens,
 )
@@ -262,8 +262,9 @@ class OpenAIEngine(VlmEngine):
         contexts = [e.context for e in endpoints if e.context]
         self.context = min(contexts) if contexts else None
         self.model = name
-        self.family = guess_family(name)
-        self.page_size = opts.page_size or family_page_size(self.family)
+        family = families.guess(name)
+        self.family = family.key
+        self.page_size = opts.page_size or family.page_size
 
     def _generate(
         self,
@@ -283,12 +284,7 @@ class OpenAIEngine(VlmEngine):
             "messages": [
                 {
                     "role": "user",
-                    "content": [
-                        {"type": "image_url", "image_url": {"url": png_data_url(image)}},
-                        *(
-                            [{"type": "text", "text": prompt}] if prompt else []
-                        ),  # LightOnOCR: the image alone
-                    ],
+                    "content": message_content(png_data_url(image), prompt, self.family_info),
                 }
             ],
             "temperature": temperature,

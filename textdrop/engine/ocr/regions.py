@@ -1,10 +1,10 @@
 """Reading order from layout regions: text lines → regions → ordered units → Markdown and text.
 
-The layout model (:mod:`textdrop.engine.layout_model`) finds regions (text, titles, figures, tables,
+The layout model (:mod:`textdrop.engine.ocr.layout_model`) finds regions (text, titles, figures, tables,
 captions, headers, footers); this module reads a page through them (``docs/adr/010-layout.md``):
 
 1. **Assignment**: each line goes to the region holding most of its box (at least :data:`INSIDE` of it);
-   lines in no region are grouped into blocks by the geometric XY-cut of :mod:`textdrop.engine.layout`,
+   lines in no region are grouped into blocks by the geometric XY-cut of :mod:`textdrop.engine.ocr.layout`,
    so a page where the model finds nothing (a receipt, a screenshot) reads as before.
 2. **Units**: a caption joins the figure or table it belongs to (the nearest one that overlaps it
    horizontally); headers and footers are kept apart.
@@ -15,7 +15,7 @@ captions, headers, footers); this module reads a page through them (``docs/adr/0
    text inside it is kept), a table a Markdown table read row by row (cells from its rules when it is
    ruled, from the column gaps of its lines when not), headers and footers HTML comments at the top and
    bottom of the Markdown (first and last in the plain text). Other regions are read by
-   :func:`textdrop.engine.layout.order_blocks`.
+   :func:`textdrop.engine.ocr.layout.order_blocks`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from textdrop.engine.layout import (
+from textdrop.engine.ocr.layout import (
     PROSE_LINES,
     Block,
     Row,
@@ -44,7 +44,7 @@ from textdrop.engine.layout import (
 from textdrop.engine.result import Line
 
 if TYPE_CHECKING:
-    from textdrop.engine.layout_model import Region
+    from textdrop.engine.ocr.layout_model import Region
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def compose_regions(
             are split at the gaps of their lines only.
 
     Returns:
-        ``(ordered_lines, markdown, text)`` as :func:`textdrop.engine.layout.compose` returns them.
+        ``(ordered_lines, markdown, text)`` as :func:`textdrop.engine.ocr.layout.compose` returns them.
     """
     if not lines:
         return [], "", ""

@@ -1,20 +1,9 @@
 """Cleaning what OCR vision-language models answer: their markups → Markdown, plain text or JSON text.
 
-Every model family answers in its own dialect (see :mod:`textdrop.engine.prompts`):
-
-* granite-docling: DocTags (``<doctag><text><loc_…>…</text><otsl>…</otsl>…</doctag>``), turned into Markdown
-  here following docling-core's DocTags definition (``docling_core/types/doc/tokens.py`` and
-  ``DoclingDocument.load_from_doctags``). Tables without merged cells become Markdown tables; tables with
-  merged cells become HTML tables with ``rowspan``/``colspan``, which Markdown cannot express.
-* dots.ocr: a JSON list of layout cells ``{"bbox", "category", "text"}``, turned into Markdown the way
-  dots.ocr's ``layoutjson2md`` does (cells in order; tables stay HTML, formulas become ``$$`` blocks).
-* DeepSeek-OCR: Markdown with ``<|ref|>label<|/ref|><|det|>[[x0, y0, x1, y1]]<|/det|>`` grounding tags.
-* olmOCR: YAML front matter, then Markdown.
-* Qwen-VL and general VLMs: Markdown, often fenced as a whole, sometimes with grounding tags.
-
-Page headers and footers that a model labels as such (DocTags, dots.ocr) are dropped, as docling's and
-dots.ocr's own Markdown exports do; pictures are dropped and their captions kept (there is no picture file
-next to a sidecar to link to). HTML tables stay HTML in Markdown.
+Every model family answers in its own dialect (DocTags, dots.ocr layout JSON, olmOCR front matter, …);
+its module under :mod:`textdrop.engine.vlm.families` turns that into Markdown (:meth:`Family.convert`).
+What is left here is the same for every family: end-of-turn tokens and reasoning blocks, a fence around
+the whole answer, grounding tags and box coordinates (DeepSeek, Qwen), whitespace.
 
 :func:`markdown_to_text` flattens Markdown to plain text; :func:`parse_json` finds the JSON object in an
 answer; :class:`RepetitionDetector` watches a streamed answer for the repetition loops small VLMs fall
@@ -27,21 +16,26 @@ import ast
 import html
 import json
 import re
-from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from textdrop.engine.prompts import MODES, normalize_family
+from textdrop.engine.vlm import families
+from textdrop.engine.vlm.families import Family
+
+MODES = ("markdown", "text", "json")
+"""What a page can be read as: Markdown, plain text in reading order, or one JSON object."""
 
 # ----------------------------------------------------------------------------------------------------------
 # clean()
 # ----------------------------------------------------------------------------------------------------------
 
 
-def clean(family: str, text: str, mode: str = "markdown") -> str:
+def clean(family: str | Family, text: str, mode: str = "markdown") -> str:
     """Turn a model's raw answer into what textdrop shows and writes.
 
     Args:
-        family: The model family (one of ``prompts.FAMILIES``; unknown ones are treated as ``generic``).
+        family: The model family (a :class:`~textdrop.engine.vlm.families.Family` or its key; unknown keys
+            are treated as ``generic``); its :meth:`~textdrop.engine.vlm.families.Family.convert` turns the
+            family's markup into Markdown.
         text: The raw answer.
         mode: ``markdown``: Markdown (no trailing newline); ``text``: plain text (see
             :func:`markdown_to_text`); ``json``: the JSON text of the answer, without fences or prose
@@ -52,30 +46,13 @@ def clean(family: str, text: str, mode: str = "markdown") -> str:
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    family = normalize_family(family)
     text = _strip_model_tokens(text)
     if mode == "json":
         return _json_text(text)
-    markdown = _to_markdown(family, text)
+    text = families.get(family).convert(strip_outer_fence(text))
+    text = _tidy(_strip_grounding(text))
+    markdown = "" if text.lower() == "null" else text  # olmOCR's convention for a page without text
     return markdown_to_text(markdown) if mode == "text" else markdown
-
-
-def _to_markdown(family: str, text: str) -> str:
-    text = _strip_outer_fence(text, _JSON_FENCES if family == "dots-ocr" else _MARKDOWN_FENCES)
-    if family == "olmocr" or _OLMOCR_FRONT_MATTER.match(text.lstrip()):
-        text = split_front_matter(text)[1]
-    if family == "granite-docling" or "<doctag>" in text:
-        if _looks_like_doctags(text):
-            text = doctags_to_markdown(text)
-    elif family == "dots-ocr":
-        converted = dots_layout_to_markdown(text)
-        if converted is not None:
-            text = converted
-    elif family == "paddleocr-vl" and _OTSL_ANY.search(text) and "<otsl>" not in text:
-        text = _bare_otsl_to_markdown(text)
-    text = _strip_grounding(text)
-    text = _tidy(text)
-    return "" if text.lower() == "null" else text  # olmOCR's convention for a page without text
 
 
 # --- tokens around the answer ------------------------------------------------------------------------------
@@ -119,12 +96,12 @@ def strip_reasoning(text: str, *, streaming: bool = False) -> str:
 
 # --- a fence around the whole answer -----------------------------------------------------------------------
 
-_MARKDOWN_FENCES = frozenset({"", "markdown", "md", "html", "text", "txt", "plaintext"})
-_JSON_FENCES = _MARKDOWN_FENCES | {"json", "jsonc", "json5"}
+MARKDOWN_FENCES = frozenset({"", "markdown", "md", "html", "text", "txt", "plaintext"})
+JSON_FENCES = MARKDOWN_FENCES | {"json", "jsonc", "json5"}
 _FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
 
 
-def _strip_outer_fence(text: str, langs: frozenset[str] = _MARKDOWN_FENCES) -> str:
+def strip_outer_fence(text: str, langs: frozenset[str] = MARKDOWN_FENCES) -> str:
     """Remove a code fence that wraps the whole answer (```` ```markdown … ``` ````), and only then.
 
     Inner fenced blocks (an opening fence with an info string, closed by a bare fence) are skipped, so a
@@ -152,9 +129,8 @@ def _strip_outer_fence(text: str, langs: frozenset[str] = _MARKDOWN_FENCES) -> s
     return "\n".join(lines[1:])
 
 
-# --- olmOCR front matter -----------------------------------------------------------------------------------
+# --- YAML front matter ------------------------------------------------------------------------------------
 
-_OLMOCR_FRONT_MATTER = re.compile(r"\A---\n(?:[^\n]*\n)*?(?:primary_language|is_rotation_valid):")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.S)
 
 
@@ -257,467 +233,17 @@ def _tidy(text: str) -> str:
     return "\n".join(out).strip("\n")
 
 
-# ----------------------------------------------------------------------------------------------------------
-# DocTags (granite-docling, SmolDocling)
-# ----------------------------------------------------------------------------------------------------------
-
-_OTSL_CELLS = ("fcel", "ecel", "lcel", "ucel", "xcel", "ched", "rhed", "srow", "nl")
-_OTSL_ANY = re.compile(r"<(?:fcel|ecel|lcel|ucel|xcel|ched|rhed|srow|nl)>")
-_DT_ELEMENTS = frozenset(
-    {
-        "doctag",
-        "title",
-        "text",
-        "paragraph",
-        "reference",
-        "handwritten_text",
-        "caption",
-        "footnote",
-        "formula",
-        "code",
-        "page_header",
-        "page_footer",
-        "picture",
-        "chart",
-        "otsl",
-        "document_index",
-        "ordered_list",
-        "unordered_list",
-        "list_item",
-        "checkbox_selected",
-        "checkbox_unselected",
-        "key_value_region",
-        "inline",
-        "smiles",
-        "form",
-    }
-    | {f"section_header_level_{n}" for n in range(7)}
-)
-_DT_TAG = re.compile(r"<(/?)([A-Za-z_][\w#+.-]*)/?>")
-_KV_CELL = re.compile(r"(key|value)_(\d+)")
-
-
-@dataclass
-class _Tok:
-    """A DocTags token that is not an element: ``<loc_12>``, ``<fcel>``, ``<_Python_>``, ``<link_3>``…"""
-
-    name: str
-
-
-@dataclass
-class _Node:
-    name: str
-    children: list[_Node | _Tok | str] = field(default_factory=list)
-
-
-def _looks_like_doctags(text: str) -> bool:
-    return "<doctag>" in text or bool(
-        re.search(r"<(?:text|title|otsl|section_header_level_\d|loc_\d+)>", text)
-    )
-
-
-def _parse_doctags(text: str) -> _Node:
-    """Parse DocTags into a tree; tolerant of unclosed elements (answers cut off at the token limit)."""
-    start = text.find("<doctag>")
-    if start >= 0:
-        text = text[start + len("<doctag>") :]
-    end = text.find("</doctag>")
-    if end >= 0:
-        text = text[:end]
-    root = _Node("doctag")
-    stack = [root]
-    pos = 0
-    for match in _DT_TAG.finditer(text):
-        if match.start() > pos:
-            stack[-1].children.append(text[pos : match.start()])
-        pos = match.end()
-        closing, name = match.group(1), match.group(2)
-        is_element = name in _DT_ELEMENTS or _KV_CELL.fullmatch(name)
-        if not closing:
-            if is_element:
-                node = _Node(name)
-                stack[-1].children.append(node)
-                stack.append(node)
-            else:
-                stack[-1].children.append(_Tok(name))
-        elif is_element and any(n.name == name for n in stack[1:]):
-            while stack[-1].name != name:
-                stack.pop()
-            stack.pop()
-    if pos < len(text):
-        stack[-1].children.append(text[pos:])
-    return root
-
-
-def doctags_to_markdown(doctags: str) -> str:
-    """Convert DocTags (granite-docling's answer) into Markdown.
-
-    Location tokens are dropped; page headers and footers are dropped; pictures are dropped and their
-    captions kept; a title is ``#``, ``section_header_level_N`` is N+1 ``#``; formulas become ``$$`` blocks
-    (``$…$`` inside an inline group); code keeps its language; lists nest by four spaces.
-    """
-    return "\n\n".join(b for b in _dt_blocks(_parse_doctags(doctags)) if b.strip())
-
-
-def _dt_text(node: _Node | str | _Tok, *, sep: str = " ") -> str:
-    """The plain text of a node: its strings and its sub-elements' text; tokens dropped."""
-    if isinstance(node, str):
-        return node
-    if isinstance(node, _Tok):
-        return ""
-    parts = [_dt_text(child).strip() for child in node.children]
-    return sep.join(p for p in parts if p)
-
-
-def _dt_blocks(node: _Node) -> list[str]:
-    blocks: list[str] = []
-    for child in node.children:
-        if isinstance(child, str):
-            if child.strip():
-                blocks.append(child.strip())
-            continue
-        if isinstance(child, _Tok):
-            continue
-        name = child.name
-        if name in ("page_header", "page_footer"):
-            continue
-        if name == "title":
-            blocks.append("# " + _one_line(_dt_text(child)))
-        elif name.startswith("section_header_level_"):
-            level = min(int(name.rsplit("_", 1)[1]) + 1, 6)
-            blocks.append("#" * level + " " + _one_line(_dt_text(child)))
-        elif name == "formula":
-            blocks.append("$$\n" + _dt_text(child).strip() + "\n$$")
-        elif name == "code":
-            blocks.append(_dt_code(child))
-        elif name in ("picture", "chart", "otsl", "document_index"):
-            captions = [c for c in child.children if isinstance(c, _Node) and c.name == "caption"]
-            blocks.extend(_escape_block_start(_dt_text(c)) for c in captions)
-            if name != "picture":
-                rows = _otsl_rows(_dt_items(child))
-                if rows:
-                    blocks.append(_render_table(rows))
-        elif name in ("ordered_list", "unordered_list"):
-            blocks.append("\n".join(_dt_list(child, 0)))
-        elif name == "list_item":
-            blocks.append("\n".join(_dt_list(_Node("unordered_list", [child]), 0)))
-        elif name in ("checkbox_selected", "checkbox_unselected"):
-            box = "☑" if name == "checkbox_selected" else "☐"
-            blocks.append(f"{box} {_dt_text(child)}")
-        elif name == "inline":
-            blocks.append(_dt_inline(child))
-        elif name == "key_value_region":
-            blocks.append(_dt_key_values(child))
-        elif name in ("doctag", "form"):
-            blocks.extend(_dt_blocks(child))
-        else:  # text, paragraph, caption, footnote, reference, handwritten_text, smiles…
-            blocks.append(_escape_block_start(_dt_text(child).strip()))
-    return blocks
-
-
-_BLOCK_MARKER = re.compile(r"^([ \t]*)([*+>#-])(?=\s|$)", re.M)
-
-
-def _escape_block_start(text: str) -> str:
-    """DocTags text is plain text: keep a leading ``*``, ``-``, ``+``, ``#`` or ``>`` from turning into a
-    Markdown bullet, heading or quote (a footnote "* These are…" stays a paragraph)."""
-    return _BLOCK_MARKER.sub(r"\1\\\2", text)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _dt_code(node: _Node) -> str:
-    language = ""
-    for child in node.children:
-        if isinstance(child, _Tok) and child.name.startswith("_") and child.name.endswith("_"):
-            language = child.name.strip("_").lower()
-            break
-    language = "" if language == "unknown" else language
-    return f"```{language}\n{_dt_text(node, sep='').strip()}\n```"
-
-
-def _dt_inline(node: _Node) -> str:
-    parts = []
-    for child in node.children:
-        if isinstance(child, _Node) and child.name == "code":
-            parts.append(f"`{_dt_text(child).strip()}`")
-        elif isinstance(child, _Node) and child.name == "formula":
-            parts.append(f"${_dt_text(child).strip()}$")
-        else:
-            parts.append(_dt_text(child).strip())
-    return " ".join(p for p in parts if p)
-
-
-_ENUMERATED = re.compile(r"^(?:\d{1,3}|[a-zA-Z]|[ivxlcIVXLC]{1,5})[.)]\s")
-_BULLET = re.compile(r"^[•●○◦▪■□·∙*–-]\s+")
-
-
-def _dt_list(node: _Node, depth: int) -> list[str]:
-    lines: list[str] = []
-    indent = "    " * depth
-    number = 0
-    for item in node.children:
-        if not isinstance(item, _Node):
-            continue
-        if item.name in ("ordered_list", "unordered_list"):  # a nested list outside a list_item
-            lines.extend(_dt_list(item, depth + 1))
-            continue
-        nested = [
-            c for c in item.children if isinstance(c, _Node) and c.name in ("ordered_list", "unordered_list")
-        ]
-        own = _Node(item.name, [c for c in item.children if all(c is not n for n in nested)])
-        inline = [c for c in own.children if isinstance(c, _Node) and c.name == "inline"]
-        text = _one_line(_dt_inline(inline[0]) if inline else _dt_text(own))
-        if text:
-            number += 1
-            if _ENUMERATED.match(text):
-                lines.append(indent + text)
-            elif node.name == "ordered_list":
-                lines.append(f"{indent}{number}. {text}")
-            else:
-                lines.append(f"{indent}- {_BULLET.sub('', text)}")
-        for sub in nested:
-            lines.extend(_dt_list(sub, depth + 1))
-    return lines
-
-
-def _dt_key_values(node: _Node) -> str:
-    cells: dict[int, tuple[str, str, list[int]]] = {}
-    for child in node.children:
-        if isinstance(child, _Node) and (m := _KV_CELL.fullmatch(child.name)):
-            links = [
-                int(t.name[5:]) for t in child.children if isinstance(t, _Tok) and t.name.startswith("link_")
-            ]
-            cells[int(m.group(2))] = (m.group(1), _one_line(_dt_text(child)), links)
-    lines: list[str] = []
-    shown: set[int] = set()
-    for cell_id, (kind, text, links) in cells.items():
-        if kind == "key":
-            linked = [i for i in links if i in cells and cells[i][0] == "value"]
-            shown.update(linked)
-            values = "; ".join(cells[i][1] for i in linked)
-            lines.append(f"{text.rstrip(':').rstrip()}: {values}" if values else text)
-        elif cell_id not in shown:
-            lines.append(text)
-    return "\n\n".join(line for line in lines if line)
-
-
-# --- OTSL tables -------------------------------------------------------------------------------------------
-
-
-def _dt_items(node: _Node) -> list[tuple[str, str]]:
-    """The OTSL stream of a table element: ("tok", cell token) and ("text", cell text); captions left out."""
-    items: list[tuple[str, str]] = []
-    for child in node.children:
-        if isinstance(child, _Tok):
-            if child.name in _OTSL_CELLS:
-                items.append(("tok", child.name))
-        elif isinstance(child, str):
-            items.append(("text", child))
-        elif child.name != "caption":
-            items.append(("text", _dt_text(child)))
-    return items
-
-
-def _otsl_rows(items: list[tuple[str, str]]) -> list[list[list[str]]]:
-    """Group an OTSL stream into rows of ``[token, text]`` cells (``nl`` ends a row)."""
-    rows: list[list[list[str]]] = []
-    row: list[list[str]] = []
-    for kind, value in items:
-        if kind == "tok":
-            if value == "nl":
-                rows.append(row)
-                row = []
-            else:
-                row.append([value, ""])
-        elif row:
-            row[-1][1] += value
-    if row:
-        rows.append(row)
-    return [r for r in rows if r]
-
-
-@dataclass
-class _Cell:
-    text: str
-    header: bool
-    rowspan: int = 1
-    colspan: int = 1
-
-
-def _table_grid(rows: list[list[list[str]]]) -> tuple[list[list[_Cell | None]], bool]:
-    """Resolve OTSL spans: each origin cell gets its row/column span; covered positions become ``None``.
-
-    ``lcel`` extends the cell on its left, ``ucel`` the one above, ``xcel`` both (docling-core's
-    ``otsl_parse_texts``). Returns the grid and whether any cell spans more than one position.
-    """
-    width = max(len(r) for r in rows)
-    tokens = [[c[0] for c in r] + ["ecel"] * (width - len(r)) for r in rows]
-    texts = [[" ".join(c[1].split()) for c in r] + [""] * (width - len(r)) for r in rows]
-    grid: list[list[_Cell | None]] = [[None] * width for _ in rows]
-    covered: set[tuple[int, int]] = set()
-    spans = False
-    for r, row in enumerate(tokens):
-        for c, token in enumerate(row):
-            if (r, c) in covered:
-                continue
-            cell = _Cell(texts[r][c], token in ("ched", "rhed"))
-            if token in ("lcel", "ucel", "xcel"):  # a span with nothing to extend: an empty cell
-                cell = _Cell("", False)
-            else:
-                while c + cell.colspan < width and row[c + cell.colspan] in ("lcel", "xcel"):
-                    cell.colspan += 1
-                while r + cell.rowspan < len(tokens) and tokens[r + cell.rowspan][c] in ("ucel", "xcel"):
-                    cell.rowspan += 1
-            for rr in range(r, r + cell.rowspan):
-                for cc in range(c, c + cell.colspan):
-                    covered.add((rr, cc))
-            grid[r][c] = cell
-            spans = spans or cell.rowspan > 1 or cell.colspan > 1
-    return grid, spans
-
-
-def _render_table(rows: list[list[list[str]]]) -> str:
-    """A Markdown table (first row as header), or an HTML table when cells are merged."""
-    grid, spans = _table_grid(rows)
-    if spans:
-        lines = ["<table>"]
-        for row in grid:
-            cells = []
-            for cell in row:
-                if cell is None:
-                    continue
-                tag = "th" if cell.header else "td"
-                attrs = (f' rowspan="{cell.rowspan}"' if cell.rowspan > 1 else "") + (
-                    f' colspan="{cell.colspan}"' if cell.colspan > 1 else ""
-                )
-                cells.append(f"<{tag}{attrs}>{html.escape(cell.text, quote=False)}</{tag}>")
-            lines.append("<tr>" + "".join(cells) + "</tr>")
-        lines.append("</table>")
-        return "\n".join(lines)
-    md_rows = [
-        "| " + " | ".join((c.text if c else "").replace("|", "\\|") for c in row) + " |" for row in grid
-    ]
-    separator = "| " + " | ".join("---" for _ in grid[0]) + " |"
-    return "\n".join([md_rows[0], separator, *md_rows[1:]])
-
-
-_OTSL_SPLIT = re.compile(r"<(fcel|ecel|lcel|ucel|xcel|ched|rhed|srow|nl)>")
-
-
-def _bare_otsl_to_markdown(text: str) -> str:
-    """PaddleOCR-VL's table task answers in OTSL tokens without an ``<otsl>`` wrapper."""
-    first = _OTSL_SPLIT.search(text)
-    assert first is not None
-    before = text[: first.start()].strip()
-    parts = _OTSL_SPLIT.split(text[first.start() :])
-    items = [("tok" if i % 2 else "text", part) for i, part in enumerate(parts) if part]
-    rows = _otsl_rows(items)
-    table = _render_table(rows) if rows else ""
-    return "\n\n".join(p for p in (before, table) if p)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# dots.ocr layout JSON
-# ----------------------------------------------------------------------------------------------------------
-
-
-def dots_layout_to_markdown(text: str) -> str | None:
-    """Convert dots.ocr's layout answer (a JSON list of ``{bbox, category, text}`` cells) into Markdown.
-
-    Cells are kept in the model's reading order. Page-header, Page-footer and Picture cells are dropped;
-    a Title without ``#`` becomes ``# …``, a Section-header ``## …``; Formula text becomes a ``$$`` block
-    (as dots.ocr's ``get_formula_in_markdown``); Table HTML stays HTML. An answer cut off mid-list keeps
-    its complete cells.
-
-    Returns:
-        The Markdown, or ``None`` when ``text`` is not a layout answer (e.g. dots.ocr's plain OCR prompt).
-    """
-    cells = _dots_cells(text.strip())
-    if cells is None:
-        return None
-    blocks: list[str] = []
-    for cell in cells:
-        category = str(cell.get("category", "Text"))
-        body = cell.get("text")
-        if category in ("Page-header", "Page-footer", "Picture") or not isinstance(body, str):
-            continue
-        body = body.strip()
-        if body.startswith("`$") and body.endswith("$`"):
-            body = body[1:-1]
-        if not body:
-            continue
-        if category == "Formula":
-            body = _formula_block(body)
-        elif category == "Title" and not body.startswith("#"):
-            body = "# " + _one_line(body)
-        elif category == "Section-header" and not body.startswith("#"):
-            body = "## " + _one_line(body)
-        blocks.append(body)
-    return "\n\n".join(blocks)
-
-
-def _formula_block(text: str) -> str:
-    if text.startswith("$$") and text.endswith("$$") and len(text) > 4 and "$" not in text[2:-2]:
-        return "$$\n" + text[2:-2].strip() + "\n$$"
-    if text.startswith("\\[") and text.endswith("\\]"):
-        return "$$\n" + text[2:-2].strip() + "\n$$"
-    if text.startswith("$") or re.search(r"\$[^$]+\$|\\\[.*\\\]", text, re.S):
-        return text
-    return "$$\n" + text + "\n$$"
-
-
-def _dots_cells(text: str) -> list[dict] | None:
-    if not text.startswith(("[", "{")):
-        return None
-    text = _latex_controls(text)
-    data: object = None
-    for candidate in (text, _repair_json(text)):
-        try:
-            data = json.loads(candidate, strict=False)
-            break
-        except ValueError:
-            continue
-    if data is None:  # cut off or otherwise broken: keep the cells that parse, in order
-        data = _json_prefix_items(_repair_json(text))
-    if isinstance(data, dict):
-        data = data.get("layout") or data.get("cells") or [data]
-    if not isinstance(data, list):
-        return None
-    cells = [c for c in data if isinstance(c, dict) and "category" in c]
-    return cells if cells else None
-
-
-def _json_prefix_items(text: str) -> list[object]:
-    """The complete leading elements of a JSON array whose end is missing or broken."""
-    decoder = json.JSONDecoder(strict=False)
-    items: list[object] = []
-    pos = text.find("[") + 1
-    if pos == 0:
-        return items
-    while True:
-        while pos < len(text) and text[pos] in " \t\r\n,":
-            pos += 1
-        try:
-            value, pos = decoder.raw_decode(text, pos)
-        except ValueError:
-            return items
-        items.append(value)
-
-
 _JSON_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[\"\\/bfnrt])?")
 _LATEX_CONTROL = re.compile(r"(?<!\\)((?:\\\\)*)\\([bf][a-zA-Z])")
 
 
-def _latex_controls(text: str) -> str:
+def latex_controls(text: str) -> str:
     """``\\frac``, ``\\beta``, ``\\bar`` in a JSON string decode to form feed/backspace + letters, which no
     document contains: read them as the LaTeX they are (escape the backslash)."""
     return _LATEX_CONTROL.sub(r"\1\\\\\2", text) if "\\" in text else text
 
 
-def _repair_json(text: str) -> str:
+def repair_json(text: str) -> str:
     """Double the backslashes of LaTeX a model wrote into JSON strings without escaping them.
 
     Invalid escapes (``\\epsilon``, ``\\mathbb``) are doubled. When there were any, the answer evidently
@@ -755,14 +281,14 @@ def parse_json(text: str) -> dict | list:
     Raises:
         ValueError: No JSON value in the answer, or it is invalid or cut off; the message says which.
     """
-    found = _locate_json(_latex_controls(_strip_outer_fence(_strip_model_tokens(text), _JSON_FENCES)))
+    found = _locate_json(latex_controls(strip_outer_fence(_strip_model_tokens(text), JSON_FENCES)))
     if isinstance(found, str):
         raise ValueError(found)
     return found[2]
 
 
 def _json_text(text: str) -> str:
-    body = _latex_controls(_strip_outer_fence(text, _JSON_FENCES).strip())
+    body = latex_controls(strip_outer_fence(text, JSON_FENCES).strip())
     found = _locate_json(body)
     return body if isinstance(found, str) else body[found[0] : found[1]]
 
@@ -810,7 +336,7 @@ def _decode_at(text: str, start: int) -> tuple[int, dict | list] | None:
         return None
     span = text[start:end]
     try:
-        value = json.loads(_repair_json(span), strict=False)
+        value = json.loads(repair_json(span), strict=False)
     except ValueError:
         try:
             value = ast.literal_eval(span)
@@ -1110,7 +636,7 @@ row repeated 15 times even when the row is too short for :data:`MIN_LOOP_CHARS`.
 
 MAX_LINES = 160
 """Lines a page has room for at most (a 1288 px page at 8 px a line), the default limit of repeated
-structure; :class:`~textdrop.engine.vlm.VlmEngine` passes the prepared page's own figure."""
+structure; :class:`~textdrop.engine.vlm.guards.VlmEngine` passes the prepared page's own figure."""
 
 FILL_CHARS = frozenset(".-_=*~·…|:+ \t–—")
 _CHECKBOXES = "[]()xX✓✔☐☑☒□■○●◯"

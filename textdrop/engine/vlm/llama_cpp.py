@@ -6,7 +6,7 @@ Vulkan): ``n_gpu_layers=-1``; a CPU-only build ignores it. A CUDA build is made 
 ``CMAKE_ARGS="-DGGML_CUDA=on" pip install llama-cpp-python`` (README, "GPU").
 
 Stopping: llama.cpp calls an abort callback between compute steps; it returns True once
-:meth:`~textdrop.engine.backends.base.Engine.abort` was called, the decode then fails and the
+:meth:`~textdrop.engine.registry.Engine.abort` was called, the decode then fails and the
 generation ends. The model stays loaded and usable.
 """
 
@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from textdrop.engine.backends.base import model_label
 from textdrop.engine.errors import ModelError
-from textdrop.engine.vlm import Stream, VlmEngine, guess_family, png_data_url
+from textdrop.engine.registry import model_label
+from textdrop.engine.vlm import families
+from textdrop.engine.vlm.guards import Stream, VlmEngine, message_content, png_data_url
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -72,21 +73,35 @@ class LlamaEngine(VlmEngine):
         return "GPU" if llama_cpp.llama_supports_gpu_offload() else None
 
     def _load_model(self) -> None:
-        from textdrop.engine.catalog import default_entry
-        from textdrop.engine.download import locate
+        from textdrop.engine.models.catalog import default_entry
+        from textdrop.engine.models.download import locate
 
         ref = self.model_ref or default_entry("llama").id
         local = locate(ref, "llama")
         import llama_cpp
         from llama_cpp.llama_chat_format import MTMDChatHandler
 
+        known = local.family != families.GENERIC
+        family = families.get(local.family) if known else families.guess(local.path.name)
+
+        class Handler(MTMDChatHandler):
+            """libmtmd's handler, with the family's chat template where the GGUF's stored one is wrong."""
+
+            def _get_chat_template(self, llama_model: Any) -> str:
+                return family.chat_template or super()._get_chat_template(llama_model)
+
+        class Llama(llama_cpp.Llama):
+            """Detokenizes with the control tokens kept where the family's answer is made of them
+            (llama-cpp-python drops them by default: granite-docling's DocTags would become flat words)."""
+
+            def detokenize(self, tokens: Any, prev_tokens: Any = None, special: bool = False) -> bytes:
+                return super().detokenize(tokens, prev_tokens, special=special or family.keep_special)
+
         _route_logs()
         opts: LlamaOptions = self.options
         try:
-            handler = MTMDChatHandler(
-                clip_model_path=str(local.mmproj), verbose=False, use_gpu=opts.mmproj_on_gpu
-            )
-            self._llm = llama_cpp.Llama(
+            handler = Handler(clip_model_path=str(local.mmproj), verbose=False, use_gpu=opts.mmproj_on_gpu)
+            self._llm = Llama(
                 model_path=str(local.path),
                 chat_handler=handler,
                 n_ctx=opts.n_ctx,
@@ -102,8 +117,8 @@ class LlamaEngine(VlmEngine):
         self._abort_callback = llama_cpp.ggml_abort_callback(lambda _data: self.halted)
         llama_cpp.llama_set_abort_callback(self._llm._ctx.ctx, self._abort_callback, None)
         self.model = model_label(ref)
-        self.family = local.family if local.family != "generic" else guess_family(local.path.name)
-        self.page_size = local.page_size
+        self.family = family.key
+        self.page_size = local.page_size if known else family.page_size
         self.context = opts.n_ctx
 
     def _generate(
@@ -115,10 +130,7 @@ class LlamaEngine(VlmEngine):
         temperature: float,
         json_schema: dict[str, Any] | None = None,
     ) -> Stream:
-        content = [
-            {"type": "image_url", "image_url": {"url": png_data_url(image)}},
-            *([{"type": "text", "text": prompt}] if prompt else []),  # LightOnOCR: the image alone
-        ]
+        content = message_content(png_data_url(image), prompt, self.family_info)
         # A JSON schema becomes a grammar inside llama-cpp-python (constrained decoding).
         response_format = {"type": "json_object", "schema": json_schema} if json_schema is not None else None
         stream = self._llm.create_chat_completion(

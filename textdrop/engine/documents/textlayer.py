@@ -4,8 +4,8 @@ A born-digital PDF carries its text exactly (``0O0O-l1I1`` stays ``0O0O-l1I1``),
 milliseconds where OCR takes seconds. :func:`read_text_layer` reads a page's characters with PDFium's text
 API (``FPDFText_*``, in content order, with PDFium's own line breaks), cuts them into lines at line breaks
 and at wide gaps (table cells, columns), and maps their boxes to the pixels of the page as
-:mod:`textdrop.engine.sources` renders it, so the lines go through the same reading-order step
-(:func:`textdrop.engine.layout.compose`) as OCR lines. It also says why a layer must not replace OCR
+:mod:`textdrop.engine.documents.sources` renders it, so the lines go through the same reading-order step
+(:func:`textdrop.engine.ocr.layout.compose`) as OCR lines. It also says why a layer must not replace OCR
 (:attr:`TextLayer.problem`): no text, characters without a Unicode mapping (what other tools print as
 ``(cid:NN)``), an invisible layer (an earlier OCR pass whose quality is unknown), or a scanned page whose
 only text is a stamp or a page number. See ``docs/adr/011-scripts-and-pdf.md``.

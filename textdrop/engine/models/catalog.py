@@ -33,21 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textdrop.engine.errors import ModelError
+from textdrop.engine.vlm import families
 
 log = logging.getLogger(__name__)
 
-FAMILIES = (
-    "granite-docling",
-    "paddleocr-vl",
-    "lightonocr",
-    "deepseek-ocr",
-    "dots-ocr",
-    "nanonets-ocr",
-    "olmocr",
-    "qwen-vl",
-    "generic",
-)
-"""Prompt and post-processing families (:mod:`textdrop.engine.prompts`); ``generic`` is for local files."""
+FAMILIES = families.keys()
+"""Prompt and post-processing families (:mod:`textdrop.engine.vlm.families`); ``generic``: local files."""
 
 BACKENDS = ("llama", "mlx")
 """``llama``: llama-cpp-python with a GGUF and its mmproj; ``mlx``: mlx-vlm with a model folder."""

@@ -12,7 +12,7 @@ outlines: a Type 0 font, Identity-H encoding, one CID per distinct character of 
 searched and copied. Every glyph is 0.5 em wide; each line is stretched horizontally to its box. Viewers
 never draw the font, so no font program is embedded.
 
-:func:`searchable_pdf` builds the file's bytes; :func:`textdrop.engine.sidecar.write_sidecar` names and
+:func:`searchable_pdf` builds the file's bytes; :func:`~.sidecar.write_sidecar` names and
 writes it like any sidecar (format ``pdf``). :func:`read_metadata` finds textdrop's metadata in such a
 file (the document information dictionary), so the never-overwrite rule applies to PDFs too.
 """
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textdrop import __version__
+from textdrop.engine.documents.sources import SourceLimits, file_label, open_source
 from textdrop.engine.errors import OutputError
-from textdrop.engine.sources import SourceLimits, file_label, open_source
 
 if TYPE_CHECKING:
     import pikepdf
@@ -95,7 +95,7 @@ def searchable_pdf(result: OcrResult, source: Path) -> bytes:
 
 
 def read_metadata(path: Path) -> dict[str, Any] | None:
-    """Textdrop's metadata in a PDF it wrote (keys as in :func:`textdrop.engine.sidecar.read_metadata`),
+    """Textdrop's metadata in a PDF it wrote (keys as in :func:`~.sidecar.read_metadata`),
     or ``None`` for any other file or one that cannot be read. Never raises."""
     import pikepdf
 

@@ -14,7 +14,7 @@ adds what desktop VLM tools lack (``docs/adr/005-vlm-engines.md``,
 3. **Output budget** from the model's context and the page (:func:`output_budget`), counted on the
    stream. A page that reaches it is never cut silently: it is marked ``truncated`` (the sidecar's front
    matter lists it) with a note.
-4. **Repetition loops**: the stream is watched as it arrives (:class:`~textdrop.engine.postprocess.
+4. **Repetition loops**: the stream is watched as it arrives (:class:`~textdrop.engine.vlm.postprocess.
    RepetitionDetector`, which tells degenerate repetition from a page's repeated structure); a loop stops
    the generation and the page is retried at a higher temperature (:data:`ATTEMPT_TEMPERATURES`, as
    olmOCR does). On the last attempt the text up to where the loop began is kept.
@@ -25,7 +25,7 @@ adds what desktop VLM tools lack (``docs/adr/005-vlm-engines.md``,
    invalid; still invalid, the page fails with :class:`~textdrop.engine.errors.ExtractionError`).
 7. **Reasoning** (``<think>`` blocks, closed or not) never reaches the result or the streamed text.
 
-Several pages may be read at once (:attr:`~textdrop.engine.backends.base.Engine.concurrency`, server
+Several pages may be read at once (:attr:`~textdrop.engine.registry.Engine.concurrency`, server
 backends): every page's state is local to its call, and the embedded engine is used under a lock.
 """
 
@@ -42,22 +42,24 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from textdrop.engine.backends.base import Engine, GenerationAborted, RecognizeOptions
 from textdrop.engine.errors import ExtractionError, ServerRejectedError, TextdropError
-from textdrop.engine.postprocess import (
+from textdrop.engine.registry import Engine, GenerationAborted, RecognizeOptions
+from textdrop.engine.result import PageResult
+from textdrop.engine.vlm import families
+from textdrop.engine.vlm.families import Family
+from textdrop.engine.vlm.postprocess import (
     RepetitionDetector,
     clean,
     markdown_to_text,
     parse_json,
     strip_reasoning,
 )
-from textdrop.engine.prompts import INSTRUCTION_FOLLOWING, build_prompt
-from textdrop.engine.result import PageResult
+from textdrop.engine.vlm.prompts import build_prompt
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from textdrop.engine.backends.rapid import RapidEngine
+    from textdrop.engine.ocr.rapid import RapidEngine
 
 log = logging.getLogger(__name__)
 
@@ -109,36 +111,6 @@ RESTART = "\x00restart\x00"
 """A chunk :meth:`VlmEngine._generate` yields (this very object) when the answer starts over (a server
 backend retried a stream that broke mid-page): everything streamed before it is discarded."""
 
-FAMILY_HINTS = (
-    ("granite-docling", "granite-docling"),
-    ("paddleocr", "paddleocr-vl"),
-    ("lightonocr", "lightonocr"),
-    ("deepseek-ocr", "deepseek-ocr"),
-    ("dots.ocr", "dots-ocr"),
-    ("dots-ocr", "dots-ocr"),
-    ("nanonets", "nanonets-ocr"),
-    ("olmocr", "olmocr"),
-    ("qwen", "qwen-vl"),
-)
-"""Substrings of a model's name (a local file, a server's model) → its prompt and post-processing family."""
-
-GENERIC_PAGE_SIZE = 1288
-"""Page size for a model of no known family: olmOCR's 1288 px, a size Qwen-style encoders read well."""
-
-
-def guess_family(name: str) -> str:
-    """The family whose prompt and post-processor suit a model named ``name`` (``"generic"`` if none)."""
-    lowered = name.lower().replace("_", "-")
-    return next((family for hint, family in FAMILY_HINTS if hint in lowered), "generic")
-
-
-def family_page_size(family: str) -> int:
-    """The page size in pixels (longest side) of a family's first catalogue entry, else
-    :data:`GENERIC_PAGE_SIZE`: a server's model is sent pages at the size its family was trained on."""
-    from textdrop.engine.catalog import CATALOG
-
-    return next((entry.page_size for entry in CATALOG if entry.family == family), GENERIC_PAGE_SIZE)
-
 
 def prepare_page(image: Image.Image, page_size: int | None) -> Image.Image:
     """The page resized so its longest side is ``page_size`` pixels, aspect ratio kept.
@@ -163,6 +135,15 @@ def png_data_url(image: Image.Image) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def message_content(image_url: str, prompt: str, family: Family) -> list[dict[str, Any]]:
+    """The OpenAI-style content parts of the one user message: the image and the prompt, in the family's
+    order (image first, or text first for olmOCR); an empty prompt sends the image alone (LightOnOCR)."""
+    parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": image_url}}]
+    if prompt:
+        parts.append({"type": "text", "text": prompt})
+    return parts[::-1] if family.text_first else parts
 
 
 def prompt_tokens(size: tuple[int, int], prompt: str) -> int:
@@ -223,12 +204,17 @@ class VlmEngine(Engine):
         if options is None and self.options_model is not None:
             options = self.options_model()
         self.options: Any = options
-        self.family = "generic"
-        """Prompt and post-processing family (:data:`textdrop.engine.catalog.FAMILIES`)."""
+        self.family = families.GENERIC
+        """The model's family key (:mod:`textdrop.engine.vlm.families`): prompt, message layout, converter."""
         self.context: int | None = None
         """The model's context in tokens as its runtime is set up (``None``: not known)."""
         self._embedded: RapidEngine | None = None
         self._embedded_lock = threading.Lock()
+
+    @property
+    def family_info(self) -> Family:
+        """The :class:`~textdrop.engine.vlm.families.Family` of :attr:`family`."""
+        return families.get(self.family)
 
     # -- what a backend implements ---------------------------------------------------------------
 
@@ -269,7 +255,7 @@ class VlmEngine(Engine):
         """Load the VLM and the embedded engine (blank-page survey, fallback). Idempotent."""
         if self._embedded is not None:
             return
-        from textdrop.engine.backends.rapid import RapidEngine
+        from textdrop.engine.ocr.rapid import RapidEngine
 
         started = time.perf_counter()
         self._load_model()
@@ -370,7 +356,7 @@ class VlmEngine(Engine):
         schema = None
         if options.mode == "json":
             schema = options.json_schema or _fields_schema(options.fields)
-            if not options.prompt and self.family not in INSTRUCTION_FOLLOWING:
+            if not options.prompt and not self.family_info.follows_instructions:
                 notes.append(f"{self.family} models are trained to transcribe, not to follow instructions")
                 log.warning(
                     "%s: %s; JSON extraction may fail (choose an instruction model)", self.name, notes[-1]

@@ -14,11 +14,11 @@ instead of calling its all-in-one pipeline, for three reasons measured on ``shar
   activations dominate peak memory), recognition crops the lines from the full-resolution page.
 
 The lines are then put in reading order through the regions of a layout model
-(:mod:`textdrop.engine.layout_model`, :mod:`textdrop.engine.regions`); ``RecognizeOptions.layout =
+(:mod:`textdrop.engine.ocr.layout_model`, :mod:`textdrop.engine.ocr.regions`); ``RecognizeOptions.layout =
 False`` orders them by their geometry alone
-(:mod:`textdrop.engine.layout`). See ``docs/adr/010-layout.md``.
+(:mod:`textdrop.engine.ocr.layout`). See ``docs/adr/010-layout.md``.
 - **Language packs**: with ``languages`` chosen, every line is read by each recogniser they need (the
-  built-in one, PP-OCRv5 packs from :data:`~textdrop.engine.catalog.LANGUAGE_PACKS`) and keeps the reading
+  built-in one, PP-OCRv5 packs from :data:`~.catalog.LANGUAGE_PACKS`) and keeps the reading
   that is plausible (:func:`_plausible`) with the highest confidence. Lines the detector found that no
   recogniser reads become a page warning naming the likely script (``docs/adr/011-scripts-and-pdf.md``).
 """
@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textdrop.engine.backends.base import Engine, RecognizeOptions
-from textdrop.engine.catalog import LANGUAGE_PACKS, LanguagePack, missing_pack_message, packs_for
 from textdrop.engine.errors import EngineUnavailableError, ModelError
-from textdrop.engine.layout import compose, join_rows
-from textdrop.engine.layout_model import LayoutModel
-from textdrop.engine.memory import release_memory
-from textdrop.engine.regions import compose_regions
+from textdrop.engine.models.catalog import LANGUAGE_PACKS, LanguagePack, missing_pack_message, packs_for
+from textdrop.engine.models.memory import release_memory
+from textdrop.engine.ocr.layout import compose, join_rows
+from textdrop.engine.ocr.layout_model import LayoutModel
+from textdrop.engine.ocr.regions import compose_regions
+from textdrop.engine.registry import Engine, RecognizeOptions
 from textdrop.engine.result import Line, PageResult
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ class RapidEngine(Engine):
         """The loaded recogniser of a downloaded pack (cached), or None when it is not downloaded."""
         if pack.id in self._packs:
             return self._packs[pack.id]
-        from textdrop.engine.download import pack_files
+        from textdrop.engine.models.download import pack_files
 
         files = pack_files(pack)
         if files is None:

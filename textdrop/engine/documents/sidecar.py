@@ -28,8 +28,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textdrop import __version__
+from textdrop.engine.documents.sources import file_label
 from textdrop.engine.errors import OutputError
-from textdrop.engine.sources import file_label
 
 if TYPE_CHECKING:
     from textdrop.engine.result import OcrResult
@@ -269,7 +269,7 @@ def write_sidecar(
 
     The name comes from :func:`sidecar_path`, so a file textdrop did not write is never overwritten. The
     metadata names ``source.name`` as the source. A ``txt`` sidecar that already holds the same text is
-    left as it is. A ``pdf`` is the searchable PDF of :func:`textdrop.engine.pdfout.searchable_pdf`, built
+    left as it is. A ``pdf`` is the searchable PDF of :func:`~.pdfout.searchable_pdf`, built
     from ``source`` (read again, never modified). The new file gets mode 0o644 less the process umask,
     like any newly created file.
 
@@ -291,7 +291,7 @@ def write_sidecar(
     source_folder = _source_folder(source, out_dir)
     named = replace(result, source=file_label(source.name))
     if fmt == "pdf":
-        from textdrop.engine.pdfout import searchable_pdf
+        from textdrop.engine.documents.pdfout import searchable_pdf
 
         content: str | bytes = searchable_pdf(named, source)
     else:
@@ -436,7 +436,7 @@ def _read_metadata(path: Path, fmt: str) -> dict[str, Any] | None:
     if not path.is_file():  # also keeps a FIFO from blocking the read
         return None
     if fmt == "pdf":
-        from textdrop.engine.pdfout import read_metadata as read_pdf_metadata
+        from textdrop.engine.documents.pdfout import read_metadata as read_pdf_metadata
 
         return read_pdf_metadata(path)
     try:
