@@ -12,15 +12,17 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.tiny import TinyModel, glm_ocr
-from tests.helpers.tiny_runtimes import needs_llama, needs_mlx, run_llama, run_mlx
+from tests.helpers.tiny_runtimes import needs_llama, needs_mlx, run_engine, run_llama, run_mlx, tokenize
 
 pytestmark = pytest.mark.vlm
+
+EXPECTED_MARKDOWN = "Invoice\n\nTea 3.50"
 
 
 @pytest.fixture(scope="session")
 def tiny_glm_ocr(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TinyModel]:
     root = tmp_path_factory.mktemp("tiny-glm-ocr")
-    return {backend: glm_ocr.build(backend, root / backend) for backend in ("llama", "mlx")}
+    return {backend: glm_ocr.build(backend, root / f"tiny-glm-ocr-{backend}") for backend in ("llama", "mlx")}
 
 
 def test_fixture_is_tiny(tiny_glm_ocr: dict[str, TinyModel]) -> None:
@@ -47,3 +49,21 @@ def test_glm_ocr_mlx_prompt_and_answer(tiny_glm_ocr: dict[str, TinyModel], backe
     assert run.prompt_tokens == run.expected_tokens
     assert run.raw == tiny.answer
     assert run.text == glm_ocr.ANSWER and run.finish == "stop"
+
+
+BACKENDS = [
+    pytest.param("llama", marks=needs_llama, id="glm-ocr-llama"),
+    pytest.param("mlx", marks=needs_mlx, id="glm-ocr-mlx"),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_glm_ocr_end_to_end_through_the_engine(
+    tiny_glm_ocr: dict[str, TinyModel], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = tiny_glm_ocr[backend]
+    run = run_engine(f"{backend}:{tiny.path}", monkeypatch)
+    assert tokenize(backend, tiny.path, run.prompt) == tokenize(backend, tiny.path, tiny.prompt)
+    assert run.raw == glm_ocr.ANSWER  # the runtime ends the answer at the end-of-turn token
+    assert run.page.markdown == EXPECTED_MARKDOWN
+    assert run.page.fallback is None

@@ -12,15 +12,20 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.tiny import TinyModel, lightonocr
-from tests.helpers.tiny_runtimes import needs_llama, needs_mlx, run_llama, run_mlx
+from tests.helpers.tiny_runtimes import needs_llama, needs_mlx, run_engine, run_llama, run_mlx, tokenize
 
 pytestmark = pytest.mark.vlm
+
+EXPECTED_MARKDOWN = "# Invoice\n\n| Item | Price |\n| --- | --- |\n| Tea | 3.50 |"
 
 
 @pytest.fixture(scope="session")
 def tiny_lightonocr(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TinyModel]:
     root = tmp_path_factory.mktemp("tiny-lightonocr")
-    return {backend: lightonocr.build(backend, root / backend) for backend in ("llama", "mlx")}
+    return {
+        backend: lightonocr.build(backend, root / f"tiny-lightonocr-{backend}")
+        for backend in ("llama", "mlx")
+    }
 
 
 def test_fixture_is_tiny(tiny_lightonocr: dict[str, TinyModel]) -> None:
@@ -47,3 +52,21 @@ def test_lightonocr_mlx_prompt_and_answer(tiny_lightonocr: dict[str, TinyModel],
     assert run.prompt_tokens == run.expected_tokens
     assert run.raw == tiny.answer
     assert run.text.removesuffix("<|im_end|>") == lightonocr.ANSWER and run.finish == "stop"
+
+
+BACKENDS = [
+    pytest.param("llama", marks=needs_llama, id="lightonocr-llama"),
+    pytest.param("mlx", marks=needs_mlx, id="lightonocr-mlx"),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lightonocr_end_to_end_through_the_engine(
+    tiny_lightonocr: dict[str, TinyModel], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = tiny_lightonocr[backend]
+    run = run_engine(f"{backend}:{tiny.path}", monkeypatch)
+    assert tokenize(backend, tiny.path, run.prompt) == tokenize(backend, tiny.path, tiny.prompt)
+    assert run.raw == lightonocr.ANSWER  # the runtime ends the answer at the end-of-turn token
+    assert run.page.markdown == EXPECTED_MARKDOWN
+    assert run.page.fallback is None

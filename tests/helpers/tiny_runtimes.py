@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from textdrop.engine.result import PageResult
+
 needs_llama = pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
 needs_mlx = pytest.mark.skipif(find_spec("mlx_vlm") is None, reason="mlx-vlm is not installed")
 
@@ -129,3 +131,84 @@ def run_mlx(folder: Path, expected_prompt: str, text: str = "", max_tokens: int 
         text="".join(pieces),
         finish="stop" if ids and ids[-1] in eos else "length",
     )
+
+
+SAMPLE = Path(__file__).parent.parent.parent / "assets" / "samples" / "tess_phototest.tif"
+"""A scanned text page: the embedded engine's blank-page survey finds text on it, so the VLM reads it."""
+
+
+@dataclass(frozen=True)
+class EngineRun:
+    """One page read by textdrop's engine.
+
+    Attributes:
+        prompt: The prompt text the runtime rendered (chat template applied, image placeholder included).
+        raw: The answer as the backend streamed it, before textdrop's cleanup.
+        page: The page result (Markdown, fallback …).
+    """
+
+    prompt: str
+    raw: str
+    page: PageResult
+
+
+def run_engine(spec: str, monkeypatch: pytest.MonkeyPatch, mode: str = "markdown") -> EngineRun:
+    """Read :data:`SAMPLE` with ``create_engine(spec)`` (e.g. ``"llama:/path/model.gguf"``), recording the
+    prompt the runtime rendered and the raw answer; the fallback to the embedded engine stays on so that
+    the caller can assert it did not happen."""
+    from textdrop.engine import recognize
+    from textdrop.engine.registry import RecognizeOptions, create_engine
+
+    prompts: list[str] = []
+    if spec.startswith("llama:"):
+        from llama_cpp.llama_chat_format import MTMDChatHandler
+
+        rendered = MTMDChatHandler._postprocess_template_text
+
+        def capture(self, text: str, image_urls: list[str], media_marker: str) -> str:
+            prompts.append(rendered(self, text, image_urls, media_marker))
+            return prompts[-1]
+
+        monkeypatch.setattr(MTMDChatHandler, "_postprocess_template_text", capture)
+    else:
+        import mlx_vlm
+
+        stream = mlx_vlm.stream_generate
+
+        def capture_mlx(model, processor, prompt, *args, **kwargs):
+            prompts.append(prompt)
+            return stream(model, processor, prompt, *args, **kwargs)
+
+        monkeypatch.setattr(mlx_vlm, "stream_generate", capture_mlx)
+    engine = create_engine(spec)
+    raws: list[str] = []
+    attempt = engine._attempt
+
+    def record(*args, **kwargs):
+        raw, cut_at = attempt(*args, **kwargs)
+        raws.append(raw)
+        return raw, cut_at
+
+    engine._attempt = record
+    try:
+        result = recognize(SAMPLE, engine=engine, options=RecognizeOptions(mode=mode, max_tokens=48))
+    finally:
+        engine.close()
+    assert len(prompts) == 1 and len(raws) == 1, "the VLM did not read the page exactly once"
+    return EngineRun(prompts[0], raws[0], result.pages[0])
+
+
+def tokenize(backend: str, model: Path, text: str) -> list[int]:
+    """``text`` tokenized by the model's own tokenizer, special tokens parsed (llama.cpp's vocabulary of a
+    GGUF, or the ``tokenizer.json`` of an MLX folder)."""
+    if backend == "llama":
+        import llama_cpp
+
+        llm = llama_cpp.Llama(model_path=str(model), vocab_only=True, verbose=False)
+        try:
+            return llm.tokenize(text.encode(), add_bos=False, special=True)
+        finally:
+            llm.close()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model)).encode(text, add_special_tokens=False)
