@@ -18,7 +18,7 @@ from tests.helpers.tiny_runtimes import needs_llama, needs_mlx, run_engine, run_
 
 pytestmark = pytest.mark.vlm
 
-EXPECTED_MARKDOWN = "| Item | Price |\n| --- | --- |\n| Tea | 3.50 |"
+EXPECTED_MARKDOWN = "| Tea |  |\n| --- | --- |"
 
 BACKENDS = [
     pytest.param("llama", marks=needs_llama, id="paddleocr-vl-llama"),
@@ -53,8 +53,12 @@ def test_paddleocr_vl_runtime_prompt_and_answer(
         run = run_mlx(tiny.path, tiny.prompt, text=paddleocr_vl.PROMPT_TEXT)
     assert run.prompt == tiny.prompt
     assert run.prompt_tokens == run.expected_tokens
-    assert run.raw == tiny.answer  # the OTSL tokens, then </s>
-    assert run.text == paddleocr_vl.ANSWER and run.finish == "stop"
+    assert run.raw == tiny.answer  # the OTSL control tokens, then </s>
+    assert run.finish == "stop"
+    if backend == "llama":  # llama-cpp-python's own decoding drops control tokens: why keep_special exists
+        assert run.text == "Tea"
+    else:
+        assert run.text == paddleocr_vl.ANSWER
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -64,6 +68,6 @@ def test_paddleocr_vl_end_to_end_through_the_engine(
     tiny = tiny_paddleocr_vl[backend]
     run = run_engine(f"{backend}:{tiny.path}", monkeypatch)
     assert tokenize(backend, tiny.path, run.prompt) == tokenize(backend, tiny.path, tiny.prompt)
-    assert run.raw == paddleocr_vl.ANSWER  # the OTSL tokens reach textdrop
+    assert run.raw == paddleocr_vl.ANSWER  # the OTSL control tokens reach textdrop (keep_special)
     assert run.page.markdown == EXPECTED_MARKDOWN
     assert run.page.fallback is None

@@ -6,8 +6,9 @@ Task prompts "OCR:", "Table Recognition:", "Formula Recognition:", "Chart Recogn
 ``Assistant:\n`` instead of 1.0's ``Assistant: `` (the template travels with the model files, so nothing
 here depends on the version). Without PaddleOCR's layout model in front, the whole page goes to the "OCR:"
 task (plain text); a table answers in bare OTSL tokens (no ``<otsl>`` wrapper), which :mod:`.doctags` turns
-into a table. The OTSL tags are ordinary vocabulary entries, not control tokens, so decoding keeps them
-without ``keep_special``.
+into a table. The OTSL tags are added tokens of the vocabulary (ids 101308-101313, next to
+``<|IMAGE_END|>``); decoding keeps special tokens (``keep_special``) so that they survive on llama.cpp
+even where a GGUF marks them as control tokens.
 
 Page size: the image processor's ``max_pixels`` is 2822400 = 1680 x 1680 (``preprocessor_config.json``;
 mlx-vlm's ``PaddleOCRVLImageProcessor`` default), so 1680 px on the longest side.
@@ -32,6 +33,7 @@ FAMILY = PaddleOcrVl(
     key="paddleocr-vl",
     label="PaddleOCR-VL",
     prompts={"markdown": OCR, "text": OCR},
+    keep_special=True,
     page_size=1680,
     follows_instructions=False,
     hints=("paddleocr",),
