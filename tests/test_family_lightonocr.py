@@ -70,3 +70,19 @@ def test_lightonocr_end_to_end_through_the_engine(
     assert run.raw == lightonocr.ANSWER  # the runtime ends the answer at the end-of-turn token
     assert run.page.markdown == EXPECTED_MARKDOWN
     assert run.page.fallback is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_local_lightonocr_gets_the_family_page_size(
+    tiny_lightonocr: dict[str, TinyModel], backend: str
+) -> None:
+    """A local model file named after its family is read at the family's page size (1540 px), on mlx-vlm as
+    on llama.cpp, not at the 1024 px of an unknown local model."""
+    from textdrop.engine.registry import create_engine
+
+    engine = create_engine(f"{backend}:{tiny_lightonocr[backend].path}")
+    engine.load()
+    try:
+        assert (engine.family, engine.page_size) == ("lightonocr", 1540)
+    finally:
+        engine.close()
