@@ -86,3 +86,15 @@ def test_a_local_lightonocr_gets_the_family_page_size(
         assert (engine.family, engine.page_size) == ("lightonocr", 1540)
     finally:
         engine.close()
+
+
+def test_a_recorded_lightonocr_answer_is_kept_as_markdown() -> None:
+    """LightOnOCR answers in Markdown: the converter keeps a real answer as it is (SOURCES.md) and the
+    cleanup drops only the end-of-turn token."""
+    from textdrop.engine.vlm.postprocess import clean
+
+    answer = (Path(__file__).parent / "data" / "vlm_outputs" / "lightonocr_receipt.md").read_text(
+        encoding="utf-8"
+    )
+    assert answer.startswith("Document No : TD01167104\n\nDate : 25/12/2018")
+    assert clean("lightonocr", answer + "<|im_end|>") == answer
