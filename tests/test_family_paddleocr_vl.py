@@ -1,11 +1,7 @@
-"""PaddleOCR-VL through the real runtimes: the tiny fixture (``tests/fixtures/tiny/paddleocr_vl.py``) on
-llama-cpp-python (GGUF ``paddleocr`` with a SentencePiece vocabulary + mmproj ``paddleocr``) and mlx-vlm
-(``paddleocr_vl``).
-
-Each test sends the page image then the task prompt ``OCR:`` and asserts the rendered prompt at token level
-(PaddleOCR-VL-1.5's ``…OCR:\\nAssistant:\\n``), the recorded bare-OTSL table answer ended by ``</s>`` and,
-through textdrop's engine, the Markdown table it becomes without a fallback.
-"""
+"""PaddleOCR-VL through the real runtimes, on the tiny programmed fixture (tests/fixtures/tiny/
+paddleocr_vl.py): GGUF ``paddleocr`` with a SentencePiece vocabulary + mmproj ``paddleocr`` on llama.cpp,
+``paddleocr_vl`` on mlx-vlm. The image, then the task prompt ``OCR:`` in PaddleOCR-VL-1.5's template; the
+answer is a table in bare OTSL control tokens, ended by ``</s>``, which textdrop turns into Markdown."""
 
 from __future__ import annotations
 
@@ -13,61 +9,72 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.tiny import TinyModel, paddleocr_vl
-from tests.helpers.tiny_runtimes import needs_llama, needs_mlx, run_engine, run_llama, run_mlx, tokenize
+from tests.fixtures.tiny import paddleocr_vl
+from tests.helpers.tiny_runtimes import BACKENDS, needs_llama, needs_mlx, run_engine, run_llama, run_mlx
+from textdrop.engine.vlm import families
 
-pytestmark = pytest.mark.vlm
-
-EXPECTED_MARKDOWN = "| Tea |  |\n| --- | --- |"
-
-BACKENDS = [
-    pytest.param("llama", marks=needs_llama, id="paddleocr-vl-llama"),
-    pytest.param("mlx", marks=needs_mlx, id="paddleocr-vl-mlx"),
-]
+TABLE = "| Tea |  |\n| --- | --- |"
 
 
 @pytest.fixture(scope="session")
-def tiny_paddleocr_vl(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TinyModel]:
-    root = tmp_path_factory.mktemp("tiny-paddleocr-vl")
-    return {
-        backend: paddleocr_vl.build(backend, root / f"tiny-paddleocr-vl-{backend}")
-        for backend in ("llama", "mlx")
-    }
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tiny-paddleocr-vl")
 
 
-def test_fixture_is_small(tiny_paddleocr_vl: dict[str, TinyModel]) -> None:
+@pytest.mark.vlm
+def test_paddleocr_vl_fixture_is_small(tiny_dir: Path) -> None:
     """About 2 MB: mlx-vlm's projector fixes the text width at 1024, so the embeddings dominate."""
-    llama, mlx = tiny_paddleocr_vl["llama"], tiny_paddleocr_vl["mlx"]
+    llama = paddleocr_vl.build("llama", tiny_dir / "size-llama")
+    mlx = paddleocr_vl.build("mlx", tiny_dir / "size-mlx")
     assert llama.path.stat().st_size + llama.mmproj.stat().st_size < 2_300_000
-    assert sum(p.stat().st_size for p in Path(mlx.path).iterdir()) < 2_300_000
+    assert sum(p.stat().st_size for p in mlx.path.iterdir()) < 2_300_000
 
 
+@pytest.mark.vlm
+@needs_llama
+def test_paddleocr_vl_llama_prompt_and_control_tokens(tiny_dir: Path) -> None:
+    model = paddleocr_vl.build("llama", tiny_dir / "tiny-paddleocr-vl-llama")
+    run = run_llama(model, paddleocr_vl.PROMPT_TEXT)
+    before, after = model.prompt.split("<__media__>")
+    head, tail = run.tokenize(before), run.tokenize(after)
+    assert run.text_tokens[: len(head)] == head  # <|begin_of_sentence|>User: (no BOS added)
+    assert run.text_tokens[-len(tail) :] == tail  # OCR:\nAssistant:\n
+    assert run.tokenize("<|IMAGE_START|>")[0] in run.text_tokens
+    assert run.sampled[-1] == run.tokenize("</s>")[0]
+    assert run.special == paddleocr_vl.ANSWER  # the OTSL tags, decoded keeping control tokens
+    assert run.content == "Tea"  # llama-cpp-python's own decoding drops them: why keep_special exists
+
+
+@pytest.mark.vlm
+@needs_mlx
+def test_paddleocr_vl_mlx_prompt_and_answer(tiny_dir: Path) -> None:
+    model = paddleocr_vl.build("mlx", tiny_dir / "tiny-paddleocr-vl-mlx")
+    prompt, text, _processor, _helper = run_mlx(model, paddleocr_vl.PROMPT_TEXT)
+    assert prompt == model.prompt
+    assert text.removesuffix("</s>") == paddleocr_vl.ANSWER
+
+
+@pytest.mark.vlm
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_paddleocr_vl_runtime_prompt_and_answer(
-    tiny_paddleocr_vl: dict[str, TinyModel], backend: str
+def test_paddleocr_vl_through_the_engine(
+    backend: str, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tiny = tiny_paddleocr_vl[backend]
+    model = paddleocr_vl.build(backend, tiny_dir / f"engine-tiny-paddleocr-vl-{backend}")
+    run = run_engine(model, monkeypatch)
+    assert run.family == "paddleocr-vl"
     if backend == "llama":
-        run = run_llama(tiny.path, tiny.mmproj, tiny.prompt, text=paddleocr_vl.PROMPT_TEXT)
+        before, after = run.expected_ids
+        assert run.prompt_ids[: len(before)] == before
+        assert run.prompt_ids[-len(after) :] == after
     else:
-        run = run_mlx(tiny.path, tiny.prompt, text=paddleocr_vl.PROMPT_TEXT)
-    assert run.prompt == tiny.prompt
-    assert run.prompt_tokens == run.expected_tokens
-    assert run.raw == tiny.answer  # the OTSL control tokens, then </s>
-    assert run.finish == "stop"
-    if backend == "llama":  # llama-cpp-python's own decoding drops control tokens: why keep_special exists
-        assert run.text == "Tea"
-    else:
-        assert run.text == paddleocr_vl.ANSWER
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_paddleocr_vl_end_to_end_through_the_engine(
-    tiny_paddleocr_vl: dict[str, TinyModel], backend: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tiny = tiny_paddleocr_vl[backend]
-    run = run_engine(f"{backend}:{tiny.path}", monkeypatch)
-    assert tokenize(backend, tiny.path, run.prompt) == tokenize(backend, tiny.path, tiny.prompt)
+        assert run.prompt_ids == run.expected_ids, "not the model card's prompt (image, then OCR:)"
     assert run.raw == paddleocr_vl.ANSWER  # the OTSL control tokens reach textdrop (keep_special)
-    assert run.page.markdown == EXPECTED_MARKDOWN
+    assert run.page.markdown == TABLE
     assert run.page.fallback is None
+
+
+def test_paddleocr_vl_family_keeps_special_tokens_and_guesses() -> None:
+    family = families.get("paddleocr-vl")
+    assert family.keep_special and family.page_size == 1680
+    assert families.guess("PaddleOCR-VL-1.5-Q8_0.gguf") is family
+    assert families.guess("mlx-community/PaddleOCR-VL-1.5-bf16") is family

@@ -610,7 +610,8 @@ def test_the_engine_state_is_live_in_the_open_menu(tray: object, qtbot: object) 
     tray.menu.popup(QPoint(900, 40))  # type: ignore[attr-defined]
     qtbot.waitExposed(tray.menu)  # type: ignore[attr-defined]
     action = tray._engine_action  # type: ignore[attr-defined]
-    assert action.text() == "Engine: Automatic (ready)"
+    # the load's result reaches the menu through a queued signal, a moment after the future is done
+    qtbot.waitUntil(lambda: action.text() == "Engine: Automatic (ready)", timeout=5_000)  # type: ignore[attr-defined]
     tray.busy_changed.emit(True)  # type: ignore[attr-defined]
     assert action.text() == "Engine: Automatic (working…)"
     assert tray.tray.toolTip() == "textdrop: Built-in (CPU), working…"  # type: ignore[attr-defined]  # what auto chose

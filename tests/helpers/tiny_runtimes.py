@@ -1,9 +1,5 @@
-"""Run a tiny family fixture (``tests/fixtures/tiny``) straight through the real runtimes.
-
-:func:`run_llama` loads the GGUF pair with llama-cpp-python's ``MTMDChatHandler`` and :func:`run_mlx` the
-folder with ``mlx_vlm.load``; both send one page image with an optional text part, greedy, and return what
-the runtime rendered, tokenized and emitted, so that a family test can compare it with the model card.
-"""
+"""Run a tiny programmed family model (tests/fixtures/tiny) through the real runtimes, recording what they
+tokenized and sampled, for the per-family tests."""
 
 from __future__ import annotations
 
@@ -16,199 +12,196 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from textdrop.engine.result import PageResult
-
 needs_llama = pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
 needs_mlx = pytest.mark.skipif(find_spec("mlx_vlm") is None, reason="mlx-vlm is not installed")
-
-
-@dataclass(frozen=True)
-class Run:
-    """One greedy generation.
-
-    Attributes:
-        prompt: The prompt text the runtime rendered from the chat template (image placeholder included).
-        prompt_tokens: ``prompt`` tokenized with the model's own tokenizer, special tokens parsed.
-        expected_tokens: The fixture's model-card prompt tokenized the same way.
-        raw: The generated token ids decoded with special tokens kept (end token included).
-        text: The text the runtime hands to its caller.
-        finish: ``"stop"`` when the model ended the answer itself.
-    """
-
-    prompt: str
-    prompt_tokens: list[int]
-    expected_tokens: list[int]
-    raw: str
-    text: str
-    finish: str
+BACKENDS = [pytest.param("llama", marks=needs_llama), pytest.param("mlx", marks=needs_mlx)]
+"""``backend`` parameters, each skipped where its runtime is not installed."""
 
 
 def page() -> Image.Image:
-    """A small white page with a dark box (200 x 150 px)."""
-    image = Image.new("RGB", (200, 150), "white")
-    image.paste((20, 20, 20), (40, 40, 160, 60))
-    return image
+    """A small white page (300 x 200 pixels): the programmed answer does not depend on the image."""
+    return Image.new("RGB", (300, 200), "white")
 
 
-def _data_url(image: Image.Image) -> str:
-    buf = io.BytesIO()
-    image.save(buf, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+@dataclass
+class LlamaRun:
+    """What llama-cpp-python did with one chat completion.
+
+    Attributes:
+        text_tokens: The prompt's text tokens as evaluated (image embeddings left out), in order.
+        sampled: The sampled token ids, end-of-generation token included.
+        content: The message content llama-cpp-python returned (its own detokenization).
+        special: The sampled tokens before the end-of-generation token, detokenized keeping control tokens.
+        tokenize: The model's tokenizer (``str -> list[int]``, special tokens parsed, no BOS added).
+    """
+
+    text_tokens: list[int]
+    sampled: list[int]
+    content: str
+    special: str
+    tokenize: object
 
 
-def run_llama(model: Path, mmproj: Path, expected_prompt: str, text: str = "", max_tokens: int = 48) -> Run:
-    """Generate through ``MTMDChatHandler`` (the image part first, then ``text`` when not empty)."""
+def run_llama(model, prompt_text: str) -> LlamaRun:
+    """One greedy chat completion (image, then ``prompt_text``) through ``MTMDChatHandler``."""
     import llama_cpp
     from llama_cpp.llama_chat_format import MTMDChatHandler
 
-    handler = MTMDChatHandler(clip_model_path=str(mmproj), verbose=False)
-    rendered: list[str] = []
-    original = handler._postprocess_template_text
+    handler = MTMDChatHandler(clip_model_path=str(model.mmproj), verbose=False)
+    llm = llama_cpp.Llama(model_path=str(model.path), chat_handler=handler, n_ctx=2048, verbose=False)
+    evaluated: list[int] = []
+    sampled: list[int] = []
+    eval_, sample_ = llm.eval, llm.sample
 
-    def capture(prompt: str, image_urls: list[str], media_marker: str) -> str:
-        rendered.append(original(prompt, image_urls, media_marker))
-        return rendered[-1]
+    def eval_recording(tokens):
+        if not sampled:
+            evaluated.extend(tokens)
+        return eval_(tokens)
 
-    handler._postprocess_template_text = capture
-    llm = llama_cpp.Llama(model_path=str(model), chat_handler=handler, n_ctx=2048, verbose=False)
-    try:
-        content = [{"type": "image_url", "image_url": {"url": _data_url(page())}}]
-        if text:
-            content.append({"type": "text", "text": text})
-        ids: list[int] = []
-        original_sample = llm.sample
+    def sample_recording(*args, **kwargs):
+        token = sample_(*args, **kwargs)
+        sampled.append(int(token))
+        return token
 
-        def sample(*args, **kwargs) -> int:
-            ids.append(original_sample(*args, **kwargs))
-            return ids[-1]
-
-        llm.sample = sample
-        result = llm.create_chat_completion(
-            messages=[{"role": "user", "content": content}], max_tokens=max_tokens, temperature=0.0
-        )
-        raw = llm.detokenize(ids, special=True).decode("utf-8", errors="replace")
-        tokenize = llm.tokenize
-        prompt = rendered[0]
-        return Run(
-            prompt=prompt,
-            prompt_tokens=tokenize(prompt.encode(), add_bos=False, special=True),
-            expected_tokens=tokenize(expected_prompt.encode(), add_bos=False, special=True),
-            raw=raw,
-            text=result["choices"][0]["message"]["content"],
-            finish=result["choices"][0]["finish_reason"],
-        )
-    finally:
-        llm.close()
-
-
-def run_mlx(folder: Path, expected_prompt: str, text: str = "", max_tokens: int = 48) -> Run:
-    """Generate through ``mlx_vlm.load`` / ``stream_generate`` with the folder's own chat template."""
-    from mlx_vlm import load, stream_generate
-
-    model, processor = load(str(folder))
-    tokenizer = processor.tokenizer
-    content: list[dict] = [{"type": "image"}]
-    if text:
-        content.append({"type": "text", "text": text})
-    prompt = tokenizer.apply_chat_template(
-        [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+    llm.eval, llm.sample = eval_recording, sample_recording
+    buf = io.BytesIO()
+    page().save(buf, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    reply = llm.create_chat_completion(
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": url}},
+                    {"type": "text", "text": prompt_text},
+                ],
+            }
+        ],
+        max_tokens=64,
+        temperature=0.0,
     )
-    ids: list[int] = []
-    pieces: list[str] = []
-    for chunk in stream_generate(
-        model, processor, prompt, image=[page()], max_tokens=max_tokens, temperature=0.0
-    ):
-        ids.append(int(chunk.token))
-        pieces.append(chunk.text)
-    eos: set[int] = set()
-    for ids_ in (tokenizer.eos_token_id, getattr(model.config, "eos_token_id", None)):
-        eos |= {ids_} if isinstance(ids_, int) else set(ids_ or ())
-    return Run(
-        prompt=prompt,
-        prompt_tokens=tokenizer.encode(prompt, add_special_tokens=False),
-        expected_tokens=tokenizer.encode(expected_prompt, add_special_tokens=False),
-        raw=tokenizer.decode(ids, skip_special_tokens=False),
-        text="".join(pieces),
-        finish="stop" if ids and ids[-1] in eos else "length",
+    body = (
+        sampled[:-1] if sampled and llama_cpp.llama_vocab_is_eog(llm._model.vocab, sampled[-1]) else sampled
+    )
+    special = llm.detokenize(body, special=True).decode("utf-8")
+    return LlamaRun(
+        text_tokens=evaluated,
+        sampled=sampled,
+        content=reply["choices"][0]["message"]["content"],
+        special=special,
+        tokenize=lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=True),
     )
 
 
-SAMPLE = Path(__file__).parent.parent.parent / "assets" / "samples" / "tess_phototest.tif"
-"""A scanned text page: the embedded engine's blank-page survey finds text on it, so the VLM reads it."""
+def run_mlx(model, prompt_text: str) -> tuple[str, str, object, str]:
+    """One greedy generation with mlx-vlm: ``(rendered prompt, answer text, processor, helper prompt)``.
+
+    The prompt is the model's chat template (which mlx-vlm's ``load`` puts on the tokenizer) applied to one
+    user turn of image then text; ``helper prompt`` is what ``mlx_vlm.prompt_utils.apply_chat_template``
+    (the helper textdrop's mlx backend calls) renders for the same text.
+    """
+    from mlx_vlm import generate, load
+    from mlx_vlm.prompt_utils import apply_chat_template
+
+    mlx_model, processor = load(str(model.path))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt_text}]}]
+    prompt = processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    helper = apply_chat_template(processor, mlx_model.config, prompt_text, num_images=1)
+    result = generate(
+        mlx_model, processor, prompt, image=[page()], max_tokens=64, temperature=0.0, verbose=False
+    )
+    return prompt, getattr(result, "text", result), processor, helper
 
 
-@dataclass(frozen=True)
+SAMPLE = Path(__file__).resolve().parent.parent.parent / "assets" / "samples" / "tess_phototest.tif"
+"""A real scanned page (the blank-page guard would skip a white one)."""
+
+
+@dataclass
 class EngineRun:
-    """One page read by textdrop's engine.
+    """One page through textdrop's engine on a tiny family model.
 
     Attributes:
-        prompt: The prompt text the runtime rendered (chat template applied, image placeholder included).
-        raw: The answer as the backend streamed it, before textdrop's cleanup.
-        page: The page result (Markdown, fallback …).
+        page: The page result.
+        raw: The answer as the backend streamed it (before the family converter).
+        prompt_ids: The prompt's text tokens as the runtime evaluated them (llama.cpp) or the ids mlx-vlm
+            makes of the rendered prompt before it expands the image placeholder.
+        expected_ids: The fixture's recorded prompt (the model card's) tokenized the same way; for llama.cpp
+            ``(before the image, after the image)``.
+        family: The family key the engine settled on.
     """
 
-    prompt: str
+    page: object
     raw: str
-    page: PageResult
+    prompt_ids: list[int]
+    expected_ids: object
+    family: str
 
 
-def run_engine(spec: str, monkeypatch: pytest.MonkeyPatch, mode: str = "markdown") -> EngineRun:
-    """Read :data:`SAMPLE` with ``create_engine(spec)`` (e.g. ``"llama:/path/model.gguf"``), recording the
-    prompt the runtime rendered and the raw answer; the fallback to the embedded engine stays on so that
-    the caller can assert it did not happen."""
+def run_engine(model, monkeypatch) -> EngineRun:
+    """Recognize :data:`SAMPLE` with ``create_engine("<backend>:<fixture path>")``, the family found from
+    the file name as for any local model, recording the prompt and the raw answer."""
     from textdrop.engine import recognize
-    from textdrop.engine.registry import RecognizeOptions, create_engine
+    from textdrop.engine.registry import create_engine
 
-    prompts: list[str] = []
-    if spec.startswith("llama:"):
-        from llama_cpp.llama_chat_format import MTMDChatHandler
+    engine = create_engine(f"{model.backend}:{model.path}")
+    engine.load()
+    raw: list[str] = []
+    generate = engine._generate
 
-        rendered = MTMDChatHandler._postprocess_template_text
+    def tee(*args, **kwargs):
+        stream = generate(*args, **kwargs)
+        while True:
+            try:
+                chunk = next(stream)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(chunk, str):
+                raw.append(chunk)
+            yield chunk
 
-        def capture(self, text: str, image_urls: list[str], media_marker: str) -> str:
-            prompts.append(rendered(self, text, image_urls, media_marker))
-            return prompts[-1]
-
-        monkeypatch.setattr(MTMDChatHandler, "_postprocess_template_text", capture)
-    else:
-        import mlx_vlm
-
-        stream = mlx_vlm.stream_generate
-
-        def capture_mlx(model, processor, prompt, *args, **kwargs):
-            prompts.append(prompt)
-            return stream(model, processor, prompt, *args, **kwargs)
-
-        monkeypatch.setattr(mlx_vlm, "stream_generate", capture_mlx)
-    engine = create_engine(spec)
-    raws: list[str] = []
-    attempt = engine._attempt
-
-    def record(*args, **kwargs):
-        raw, cut_at = attempt(*args, **kwargs)
-        raws.append(raw)
-        return raw, cut_at
-
-    engine._attempt = record
+    monkeypatch.setattr(engine, "_generate", tee)
+    prompt_ids: list[int] = []
     try:
-        result = recognize(SAMPLE, engine=engine, options=RecognizeOptions(mode=mode, max_tokens=48))
+        if model.backend == "llama":
+            llm = engine._llm
+            eval_, sample_ = llm.eval, llm.sample
+            sampling: list[bool] = []
+
+            def eval_recording(tokens):
+                if not sampling:
+                    prompt_ids.extend(tokens)
+                return eval_(tokens)
+
+            def sample_recording(*args, **kwargs):
+                sampling.append(True)
+                return sample_(*args, **kwargs)
+
+            monkeypatch.setattr(llm, "eval", eval_recording)
+            monkeypatch.setattr(llm, "sample", sample_recording)
+            before, after = model.prompt.split("<__media__>")
+
+            def tokenize(text: str) -> list[int]:
+                return llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+            expected: object = (tokenize(before), tokenize(after))
+        else:
+            import mlx_vlm
+            from mlx_vlm.utils import should_add_special_tokens
+
+            stream_generate = mlx_vlm.stream_generate
+            tokenizer = engine._processor.tokenizer
+
+            def recording(mlx_model, processor, prompt, *args, **kwargs):
+                # tokenized as mlx-vlm's generate does (it adds special tokens unless the template owns them)
+                add = should_add_special_tokens(mlx_model.config.model_type, processor)
+                prompt_ids.extend(tokenizer(prompt, add_special_tokens=add)["input_ids"])
+                return stream_generate(mlx_model, processor, prompt, *args, **kwargs)
+
+            monkeypatch.setattr(mlx_vlm, "stream_generate", recording)
+            expected = tokenizer(model.prompt, add_special_tokens=False)["input_ids"]
+        result = recognize(SAMPLE, engine=engine)
+        family = engine.family
     finally:
         engine.close()
-    assert len(prompts) == 1 and len(raws) == 1, "the VLM did not read the page exactly once"
-    return EngineRun(prompts[0], raws[0], result.pages[0])
-
-
-def tokenize(backend: str, model: Path, text: str) -> list[int]:
-    """``text`` tokenized by the model's own tokenizer, special tokens parsed (llama.cpp's vocabulary of a
-    GGUF, or the ``tokenizer.json`` of an MLX folder)."""
-    if backend == "llama":
-        import llama_cpp
-
-        llm = llama_cpp.Llama(model_path=str(model), vocab_only=True, verbose=False)
-        try:
-            return llm.tokenize(text.encode(), add_bos=False, special=True)
-        finally:
-            llm.close()
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(model)).encode(text, add_special_tokens=False)
+    return EngineRun(result.pages[0], "".join(raw), prompt_ids, expected, family)
