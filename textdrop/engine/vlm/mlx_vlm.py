@@ -62,8 +62,10 @@ class MlxEngine(VlmEngine):
                 "need a newer mlx-vlm."
             ) from exc
         self.model = model_label(ref)
-        self.family = local.family if local.family != "generic" else families.guess(local.path.name).key
-        self.page_size = local.page_size
+        known = local.family != families.GENERIC
+        family = families.get(local.family) if known else families.guess(local.path.name)
+        self.family = family.key
+        self.page_size = local.page_size if known else family.page_size  # as llama.cpp's backend does
 
     def _generate(
         self,
