@@ -37,14 +37,9 @@ def test_ids_are_unique_lowercase_and_usable_on_a_command_line():
         assert "/" not in model_id and " " not in model_id
 
 
-PENDING_FAMILIES = {"glm-ocr"}
-"""Family keys whose modules (textdrop/engine/vlm/families/) are being written for issue 13; the lead empties
-this set at the merge, when every catalogue family is registered."""
-
-
 def test_every_entry_has_a_known_family_a_backend_and_a_page_size():
     for entry in CATALOG:
-        assert entry.family in FAMILIES or entry.family in PENDING_FAMILIES, entry.id
+        assert entry.family in FAMILIES, entry.id
         assert entry.family != "generic", f"{entry.id}: 'generic' is for local files without a family"
         assert entry.backends, f"{entry.id} has neither a GGUF nor an MLX build"
         assert 512 <= entry.page_size <= 4096, entry.id

@@ -371,10 +371,9 @@ CATALOG: tuple[ModelEntry, ...] = (
         params="0.9B",
         licence="MIT",
         commercial_use=True,
-        # mlx_vlm/models/glm_ocr/processing.py caps an image at max_pixels = 14*14*2*2*2*6144 (about 4.8 MP
-        # per frame); the card gives no page size, so textdrop's default (olmOCR's 1288 px) until the family
-        # module states one.
-        page_size=1288,
+        # the official SDK renders PDF pages at 200 DPI (about 2200 px on A4, some 6144 image tokens), within
+        # mlx_vlm/models/glm_ocr/processing.py's cap of max_pixels = 14*14*2*2*2*6144 (families/glm_ocr.py)
+        page_size=2200,
         gguf=GgufFiles(
             repo="ggml-org/GLM-OCR-GGUF",
             model="GLM-OCR-Q8_0.gguf",
