@@ -34,7 +34,7 @@ from textdrop import cli_models
 from textdrop.cli import run
 from textdrop.engine.errors import DownloadError, ExitCode, ModelError
 from textdrop.engine.models import catalog, download
-from textdrop.engine.models.catalog import GgufFiles, MlxFiles, ModelEntry
+from textdrop.engine.models.catalog import GgufFiles, MlxFiles, ModelEntry, Score
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -532,28 +532,44 @@ def test_cli_list_shows_models_licences_defaults_and_downloads(
 ):
     research = tiny_entry(
         id="tiny-research",
-        licence="Research",
+        licence="LicenseRef-Research",
+        licence_label="Research only",
         commercial_use=False,
-        gguf=GgufFiles("tiny-org/research-GGUF", "r.gguf", "mmproj-r.gguf", 2_000_000_000),
+        gguf=GgufFiles("tiny-org/research-GGUF", "r.gguf", "mmproj-r.gguf", 2 * GB, memory_bytes=3 * GB),
         mlx=None,
+        scores=(Score("olmOCR-Bench", 71.5, "a paper", "model authors"),),
+        not_offered=(("mlx", "mlx-vlm has no such model type"),),
     )
     monkeypatch.setattr(catalog, "CATALOG", (tiny_entry(defaults=("llama:small",)), research))
     assert run(["models", "list"]) == ExitCode.OK
-    rows = _table(capsys.readouterr().out)
+    text = capsys.readouterr().out
+    rows = _table(text)
     assert rows["tiny-ocr"] == [
         "tiny-ocr",
         "llama 260 kB · mlx 150 kB",
+        "llama 325 kB · mlx 188 kB",  # estimated: 1.25 × the size
         "Apache-2.0",
         "yes",
         "-",
+        "-",
         "llama:small",
     ]
-    assert rows["tiny-research"] == ["tiny-research", "llama 2.0 GB", "Research", "no", "-", "-"]
+    assert rows["tiny-research"] == [
+        "tiny-research",
+        "llama 2.0 GB",
+        "llama 3.0 GB",  # the published measurement
+        "Research only",
+        "no",
+        "olmOCR-Bench 71.5",
+        "-",
+        "-",
+    ]
+    assert "tiny-research on mlx-vlm: mlx-vlm has no such model type" in text
 
     download.pull(catalog.CATALOG[0], "llama")
     run(["models", "list"])
     rows = _table(capsys.readouterr().out)
-    assert rows["tiny-ocr"][4] == "llama" and rows["tiny-research"][4] == "-"
+    assert rows["tiny-ocr"][6] == "llama" and rows["tiny-research"][6] == "-"
 
 
 def test_cli_list_json_is_the_catalogue_for_scripts(
@@ -564,7 +580,14 @@ def test_cli_list_json_is_the_catalogue_for_scripts(
     listed = json.loads(capsys.readouterr().out)
     (model,) = listed["models"]
     assert model["id"] == "tiny-ocr" and model["licence"] == "Apache-2.0" and model["downloaded"] == []
-    assert model["builds"]["llama"] == {"repo": GGUF_REPO, "size_bytes": entry.gguf.size_bytes}
+    assert model["builds"]["llama"] == {
+        "repo": GGUF_REPO,
+        "size_bytes": entry.gguf.size_bytes,
+        "memory_bytes": int(entry.gguf.size_bytes * catalog.MEMORY_FACTOR),
+        "memory_measured": False,
+        "source": "",
+    }
+    assert model["scores"] == [] and model["not_offered"] == {} and model["licence_label"] == "Apache-2.0"
     download.pull(entry, "llama")
     run(["models", "list", "--json"])
     assert json.loads(capsys.readouterr().out)["models"][0]["downloaded"] == ["llama"]

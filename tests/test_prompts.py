@@ -13,7 +13,7 @@ from textdrop.engine.vlm.prompts import MODES, build_prompt
 
 FAMILIES = families.keys()
 
-OCR_ONLY = ("granite-docling", "paddleocr-vl", "lightonocr", "deepseek-ocr")
+OCR_ONLY = ("granite-docling", "paddleocr-vl", "lightonocr", "deepseek-ocr", "got-ocr", "glm-ocr")
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from tests.conftest import write_config
 from tests.helpers.display import screenshots_dir
 from textdrop.desktop import autostart, settings_dialog
 from textdrop.desktop.autostart import autostart_path, set_start_at_login
-from textdrop.desktop.settings_dialog import DownloadCancelled, SettingsDialog
+from textdrop.desktop.settings_dialog import MODEL_COLUMNS, DownloadCancelled, SettingsDialog
 from textdrop.engine.models import download
 from textdrop.settings import config_path, load_settings
 
@@ -284,6 +284,11 @@ def fake_pull(monkeypatch: pytest.MonkeyPatch) -> FakePull:
     return pull
 
 
+def cell(dialog: SettingsDialog, row: int, column: str) -> str:
+    """The text of the model table's cell in ``row`` under the header ``column``."""
+    return dialog.model_table.item(row, MODEL_COLUMNS.index(column)).text()
+
+
 def heartbeat() -> tuple[QTimer, list[float]]:
     ticks: list[float] = []
     timer = QTimer()
@@ -298,11 +303,18 @@ def test_download_reports_progress_and_marks_the_model(dialog: SettingsDialog, q
     dialog.backend_combo.setCurrentIndex(dialog.backend_combo.findData("llama"))
     assert dialog.select_entry("granite-docling-258m")
     row = [entry.id for entry in dialog.entries()].index("granite-docling-258m")
-    assert dialog.model_table.item(row, 5).text() == "no"
-    assert dialog.model_table.item(row, 2).text() == "380 MB"
-    assert dialog.model_table.item(row, 3).text() == "Apache-2.0"
-    assert dialog.model_table.item(row, 4).text() == "yes"  # commercial use
-    assert "default" in dialog.model_table.item(row, 0).text()
+    assert cell(dialog, row, "Downloaded") == "no"
+    assert cell(dialog, row, "Size") == "380 MB"
+    assert cell(dialog, row, "Memory") == "475 MB"  # 1.25 × the download: no measurement published
+    assert cell(dialog, row, "Licence") == "Apache-2.0"
+    assert cell(dialog, row, "Commercial use") == "yes"
+    assert cell(dialog, row, "Score") == "-"
+    assert "default" in cell(dialog, row, "Model")
+    scored = [entry.id for entry in dialog.entries()].index("lightonocr-2-1b")
+    assert cell(dialog, scored, "Score") == "olmOCR-Bench 83.2"
+    assert "2601.14251" in dialog.model_table.item(scored, MODEL_COLUMNS.index("Score")).toolTip()
+    gemma = [entry.id for entry in dialog.entries()].index("gemma3-4b")
+    assert cell(dialog, gemma, "Licence") == "Gemma Terms of Use"
     qtbot.waitUntil(lambda: dialog.warning_label.text() == "granite-docling-258m is big for llama")
 
     values: list[int] = []
@@ -325,7 +337,7 @@ def test_download_reports_progress_and_marks_the_model(dialog: SettingsDialog, q
         statuses
     )
     assert len(ticks) >= 20  # the GUI thread kept running during the 0.3 s download
-    assert dialog.model_table.item(row, 5).text() == "yes"
+    assert cell(dialog, row, "Downloaded") == "yes"
     assert "Downloaded granite-docling-258m" in dialog.download_status.text()
     assert dialog.downloading is None and dialog.download_button.isEnabled()
 
@@ -351,7 +363,7 @@ def test_cancel_stops_a_download(dialog: SettingsDialog, qtbot, fake_pull) -> No
     assert fake_pull.reported[-1] == 4 * 1_000_000_000  # the first report after Cancel raised
     assert "qwen3-vl-2b" not in fake_pull.finished
     row = [entry.id for entry in dialog.entries()].index("qwen3-vl-2b")
-    assert dialog.model_table.item(row, 5).text() == "no"
+    assert cell(dialog, row, "Downloaded") == "no"
 
 
 def test_download_failure_is_shown(dialog: SettingsDialog, qtbot, monkeypatch) -> None:

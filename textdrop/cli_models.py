@@ -12,9 +12,11 @@ arguments and maps errors to exit codes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
+from collections.abc import Callable
 from types import ModuleType
 
 from rich.console import Console
@@ -32,7 +34,7 @@ from rich.table import Table
 
 from textdrop.engine.errors import ExitCode, ModelError
 from textdrop.engine.models import catalog
-from textdrop.engine.models.catalog import LanguagePack, ModelEntry, default_backend
+from textdrop.engine.models.catalog import GgufFiles, LanguagePack, MlxFiles, ModelEntry, default_backend
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     actions = models.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser(
-        "list", help="the curated models: size, licence, defaults, what is downloaded"
+        "list", help="the curated models: size, memory, licence, score, defaults, what is downloaded"
     )
     listing.add_argument("--json", action="store_true", help="print the catalogue as JSON, for scripts")
     backend_help = "llama (GGUF for llama.cpp) or mlx (mlx-vlm); default: mlx on Apple Silicon, else llama"
@@ -92,7 +94,10 @@ def _choose_backend(entry: ModelEntry, requested: str | None) -> str:
     if requested:
         if requested not in entry.backends:
             have = ", ".join(entry.backends) or "none"
-            raise ModelError(f"{entry.id} has no {BACKEND_NAMES[requested]} build (backends: {have}).")
+            raise ModelError(
+                f"{entry.id} has no {BACKEND_NAMES[requested]} build: {entry.why_not(requested)} "
+                f"(backends: {have})."
+            )
         return requested
     preferred = default_backend()
     if preferred in entry.backends:
@@ -119,7 +124,11 @@ def _pull(download: ModuleType, entry: ModelEntry, requested: str | None, yes: b
     )
     if not entry.commercial_use:
         err.print(
-            f"[yellow]![/yellow] Licence: {escape(entry.licence)}, which does not allow commercial use."
+            f"[yellow]![/yellow] Licence: {escape(entry.licence_name)}, which does not allow commercial use."
+        )
+    elif entry.licence not in catalog.DEFAULT_LICENCES:
+        err.print(
+            f"[yellow]![/yellow] Licence: {escape(entry.licence_name)} ({escape(entry.licence_source)})."
         )
     warning = download.memory_warning(entry, backend)
     if warning:
@@ -216,6 +225,19 @@ def _downloaded(download: ModuleType, entry: ModelEntry) -> list[str]:
     return [backend for backend in entry.backends if download.is_downloaded(entry, backend)]
 
 
+def _scores(entry: ModelEntry) -> str:
+    return " · ".join(score.label for score in entry.scores) or "-"
+
+
+def _per_backend(entry: ModelEntry, size: Callable[[GgufFiles | MlxFiles], int], download: ModuleType) -> str:
+    cells = []
+    for backend in entry.backends:
+        files = entry.files_for(backend)
+        assert files is not None
+        cells.append(f"{backend} {download.format_bytes(size(files))}")
+    return " · ".join(cells)
+
+
 def _list_json(download: ModuleType) -> int:
     """``models list --json``: one object per catalogue entry, sizes in bytes, on standard output."""
     models = [
@@ -223,14 +245,27 @@ def _list_json(download: ModuleType) -> int:
             "id": entry.id,
             "title": entry.title,
             "family": entry.family,
+            "params": entry.params,
             "licence": entry.licence,
+            "licence_label": entry.licence_name,
+            "licence_source": entry.licence_source,
             "commercial_use": entry.commercial_use,
             "defaults": list(entry.defaults),
             "builds": {
-                backend: {"repo": files.repo, "size_bytes": files.size_bytes}
+                backend: {
+                    "repo": files.repo,
+                    "size_bytes": files.size_bytes,
+                    "memory_bytes": files.memory_need,
+                    "memory_measured": files.memory_bytes is not None,
+                    "source": files.source,
+                }
                 for backend in entry.backends
                 if (files := entry.files_for(backend)) is not None
             },
+            "not_offered": {
+                backend: reason for backend in catalog.BACKENDS if (reason := entry.why_not(backend))
+            },
+            "scores": [dataclasses.asdict(score) for score in entry.scores],
             "downloaded": _downloaded(download, entry),
         }
         for entry in catalog.CATALOG
@@ -241,24 +276,37 @@ def _list_json(download: ModuleType) -> int:
 
 def _list(download: ModuleType) -> int:
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("ID", "Size", "Licence", "Commercial use", "Downloaded", "Default"):
+    for column in ("ID", "Size", "Memory", "Licence", "Commercial use", "Score", "Downloaded", "Default"):
         table.add_column(column)
+    not_offered = []
     for entry in catalog.CATALOG:
-        sizes = []
-        for backend in entry.backends:
-            files = entry.files_for(backend)
-            assert files is not None
-            sizes.append(f"{backend} {download.format_bytes(files.size_bytes)}")
         downloaded = ", ".join(_downloaded(download, entry)) or "-"
         table.add_row(
             escape(entry.id),
-            escape(" · ".join(sizes)),
-            escape(entry.licence),
+            escape(_per_backend(entry, lambda files: files.size_bytes, download)),
+            escape(_per_backend(entry, lambda files: files.memory_need, download)),
+            escape(entry.licence_name),
             "yes" if entry.commercial_use else "no",
+            escape(_scores(entry)),
             escape(downloaded),
             escape(", ".join(entry.defaults) or "-"),
         )
+        not_offered += [
+            f"  {entry.id} on {BACKEND_NAMES[backend]}: {reason}"
+            for backend in catalog.BACKENDS
+            if (reason := entry.why_not(backend))
+        ]
     out.print(table)
+    if not_offered:
+        out.print(escape("Not offered:\n" + "\n".join(not_offered)))
+    out.print(
+        escape(
+            "Memory: what the loaded model needs (published measurement, else download size × "
+            f"{catalog.MEMORY_FACTOR}). Scores are published ones, not comparable across benchmarks; their "
+            "sources: textdrop models info ID."
+        ),
+        style="dim",
+    )
     packs = Table(box=None, pad_edge=False, header_style="bold", title="Language packs (embedded engine)")
     for column in ("ID", "Script", "Languages", "Size", "Licence", "Downloaded"):
         packs.add_column(column)
@@ -283,22 +331,32 @@ def _info(download: ModuleType, entry: ModelEntry) -> int:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
+    licence = (
+        entry.licence if entry.licence_name == entry.licence else f"{entry.licence_name} ({entry.licence})"
+    )
     rows = [
         ("id", entry.id),
         ("title", entry.title),
         ("family", entry.family),
         ("parameters", entry.params),
-        ("licence", f"{entry.licence} (commercial use: {'yes' if entry.commercial_use else 'no'})"),
+        ("licence", f"{licence}, commercial use: {'yes' if entry.commercial_use else 'no'}"),
+        ("  source", entry.licence_source or "-"),
         ("page size", f"{entry.page_size} px (longest side)"),
         ("defaults", ", ".join(entry.defaults) or "-"),
         ("source", entry.source or "-"),
         ("notes", entry.notes or "-"),
     ]
+    for score in entry.scores:
+        setup = f"; {score.setup}" if score.setup else ""
+        rows.append(("score", f"{score.label} (measured by the {score.by}{setup})"))
+        rows.append(("  source", score.source))
+    if not entry.scores:
+        rows.append(("score", "none published on olmOCR-Bench or OmniDocBench"))
     for backend in catalog.BACKENDS:
         files = entry.files_for(backend)
         name = BACKEND_NAMES[backend]
         if files is None:
-            rows.append((name, "no build"))
+            rows.append((name, f"not offered: {entry.why_not(backend)}"))
             continue
         rows.append((name, f"{files.repo} (revision {files.revision})"))
         if isinstance(files, catalog.GgufFiles):
@@ -307,6 +365,11 @@ def _info(download: ModuleType, entry: ModelEntry) -> int:
         else:
             rows.append(("  files", " ".join(files.allow_patterns)))
         rows.append(("  size", f"about {download.format_bytes(files.size_bytes)}"))
+        measured = (
+            "measured" if files.memory_bytes is not None else f"estimated: size × {catalog.MEMORY_FACTOR}"
+        )
+        rows.append(("  memory", f"about {download.format_bytes(files.memory_need)} ({measured})"))
+        rows.append(("  source", files.source or "-"))
         if download.is_downloaded(entry, backend):
             local = download.locate(entry.id, backend)
             rows.append(("  local", str(local.path)))

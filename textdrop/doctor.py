@@ -1,5 +1,6 @@
 """``textdrop doctor``: which backends are installed, which accelerator they can use, which models are
-downloaded, and what ``auto`` picks here and why."""
+downloaded (with their licences), which catalogue models a backend cannot run and why, and what ``auto``
+picks here and why."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def report() -> dict[str, Any]:
     """Everything ``doctor`` prints, as a JSON-serialisable dict."""
     from huggingface_hub import constants
 
-    from textdrop.engine.models.catalog import CATALOG
+    from textdrop.engine.models.catalog import BACKENDS, CATALOG
     from textdrop.engine.models.download import is_downloaded
     from textdrop.engine.registry import choose
 
@@ -62,10 +63,16 @@ def report() -> dict[str, Any]:
             }
         )
     downloaded = [
-        {"model": entry.id, "backend": backend}
+        {"model": entry.id, "backend": backend, "licence": entry.licence_name}
         for entry in CATALOG
-        for backend, files in (("llama", entry.gguf), ("mlx", entry.mlx))
-        if files is not None and is_downloaded(entry, backend)
+        for backend in entry.backends
+        if is_downloaded(entry, backend)
+    ]
+    not_offered = [
+        {"model": entry.id, "backend": backend, "reason": reason}
+        for entry in CATALOG
+        for backend in BACKENDS
+        if (reason := entry.why_not(backend))
     ]
     choice = choose()
     return {
@@ -77,6 +84,7 @@ def report() -> dict[str, Any]:
         "hub_offline": bool(constants.HF_HUB_OFFLINE),
         "hub_endpoint": os.environ.get("HF_ENDPOINT") or constants.ENDPOINT,
         "downloaded": downloaded,
+        "not_offered": not_offered,
         "auto": choice.spec,
         "auto_reasons": choice.reasons,
     }
@@ -106,7 +114,12 @@ def run_doctor(as_json: bool = False) -> int:
         escape(f"\nModels: Hugging Face cache {data['hub_cache']}{offline}, endpoint {data['hub_endpoint']}")
     )
     for item in data["downloaded"] or [{"model": "none downloaded (textdrop models list)", "backend": "-"}]:
-        out.print(escape(f"  {item['model']}  [{item['backend']}]"))
+        licence = f"  {item['licence']}" if item.get("licence") else ""
+        out.print(escape(f"  {item['model']}  [{item['backend']}]{licence}"))
+    if data["not_offered"]:
+        out.print("Catalogue models not offered on a backend:")
+        for item in data["not_offered"]:
+            out.print(escape(f"  {item['model']}  [{item['backend']}]: {item['reason']}"))
     out.print(f"\nauto → [bold]{escape(data['auto'])}[/bold]")
     for reason in data["auto_reasons"]:
         out.print(escape(f"  {reason}"))

@@ -63,7 +63,7 @@ ENGINES = ("auto", "rapid", "llama", "mlx", "openai")
 MODEL_ENGINES = frozenset({"llama", "mlx", "openai"})
 """Engines that take a model (a catalogue id or path; a server's model name for ``openai``)."""
 BACKEND_TITLES = {"llama": "llama.cpp (GGUF)", "mlx": "mlx-vlm (Apple Silicon)"}
-MODEL_COLUMNS = ("Model", "Parameters", "Size", "Licence", "Commercial use", "Downloaded")
+MODEL_COLUMNS = ("Model", "Parameters", "Size", "Memory", "Licence", "Commercial use", "Score", "Downloaded")
 ERROR_COLOR = "#b3261e"
 ICON_CHOICES = {"auto": "After the desktop theme", "light": "Light panel", "dark": "Dark panel"}
 """The ``[desktop] tray_icon`` values and how the dialog names them."""
@@ -662,14 +662,22 @@ class SettingsDialog(QDialog):
                 "Model": title,
                 "Parameters": entry.params,
                 "Size": download.format_bytes(files.size_bytes),
-                "Licence": entry.licence,
+                "Memory": download.format_bytes(files.memory_need),
+                "Licence": entry.licence_name,
                 "Commercial use": "yes" if entry.commercial_use else "no",
+                "Score": " · ".join(score.label for score in entry.scores) or "-",
                 "Downloaded": "yes" if downloaded else "no",
+            }
+            tips = {
+                "Model": f"{entry.id}: {entry.notes}" if entry.notes else "",
+                "Memory": "estimated from the download size" if files.memory_bytes is None else "measured",
+                "Licence": entry.licence_source,
+                "Score": "\n".join(f"{score.label}: {score.source}" for score in entry.scores),
             }
             for column, (name, text) in enumerate(cells.items()):
                 item = QTableWidgetItem(text)
-                item.setToolTip(f"{entry.id}: {entry.notes}" if name == "Model" and entry.notes else text)
-                if name in ("Parameters", "Size"):
+                item.setToolTip(tips.get(name) or text)
+                if name in ("Parameters", "Size", "Memory"):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 elif name in ("Commercial use", "Downloaded"):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -355,8 +355,9 @@ def create_engine(name: str | None = None, backends: Mapping[str, BaseModel] | N
 # Order of preference, kept here only (``textdrop doctor`` prints the reasons):
 #
 # 1. **mlx** on Apple Silicon (Metal), then **llama** with a GPU build (CUDA, Metal, Vulkan): the first
-#    whose catalogue models are downloaded, quality default first, then small default, then any other
-#    downloaded entry. A model the user pulled is a model the user wants used.
+#    whose catalogue models are downloaded, in :func:`~textdrop.engine.models.catalog.ranked` order: quality
+#    default, small default, then other downloaded entries by published olmOCR-Bench score (docs/adr/017).
+#    A model the user pulled is a model the user wants used.
 # 2. Otherwise **rapid**, the embedded engine: on a CPU alone a VLM takes tens of seconds per page where
 #    RapidOCR takes one or two, so ``auto`` never picks a VLM without an accelerator; ask for one by name.
 #
@@ -387,7 +388,7 @@ def choose() -> Choice:
     """Resolve ``auto`` on this machine (no model is loaded). Cheapest checks first: runs on every
     ``textdrop ocr`` with the default engine, so the hub cache (huggingface_hub, about 0.2 s to import) is
     looked at only where a backend has an accelerator; llama.cpp's library is imported to ask for one."""
-    from textdrop.engine.models.catalog import CATALOG, default_entry
+    from textdrop.engine.models.catalog import default_entry, ranked
 
     choice = Choice(EMBEDDED)
     for name in VLM_PREFERENCE:
@@ -403,10 +404,7 @@ def choose() -> Choice:
             continue
         from textdrop.engine.models.download import is_downloaded
 
-        preferred = [default_entry(name, "quality"), default_entry(name, "small")]
-        candidates = preferred + [e for e in CATALOG if e not in preferred]
-        usable = [e for e in candidates if getattr(e, "gguf" if name == "llama" else "mlx") is not None]
-        entry = next((e for e in usable if is_downloaded(e, name)), None)
+        entry = next((e for e in ranked(name) if is_downloaded(e, name)), None)
         if entry is None:
             small = default_entry(name, "small")
             choice.reasons.append(

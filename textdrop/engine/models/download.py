@@ -88,10 +88,6 @@ LOCAL_PAGE_SIZE = 1024
 DISK_HEADROOM_BYTES = 512 * 1024**2
 """Free space (bytes) a download must leave on the cache's disk, on top of the model itself."""
 
-MEMORY_FACTOR = 1.25
-"""Memory a loaded model needs, as a multiple of its file size (weights plus KV cache, activations and the
-runtime); a rule of thumb for the warning, not a measurement."""
-
 UNIFIED_GPU_SHARE = 0.75
 """Share of an Apple Silicon Mac's unified memory its GPU may use (macOS's recommended working-set size is
 about two thirds to three quarters of RAM)."""
@@ -699,14 +695,15 @@ def _nvidia_vram() -> int | None:
 def memory_warning(entry: ModelEntry, backend: str) -> str | None:
     """A warning to show before a pull when the model looks too large for this machine, else None.
 
-    The need is estimated as the download size times :data:`MEMORY_FACTOR` and compared with: the GPU's
-    share of unified memory (mlx on Apple Silicon), total and currently available RAM (``psutil``), and the
+    The need is the build's :attr:`~.catalog.GgufFiles.memory_need` (a published measurement, else the
+    download size times :data:`~.catalog.MEMORY_FACTOR`), compared with: the GPU's share of unified memory
+    (mlx on Apple Silicon), total and currently available RAM (``psutil``), and the
     largest NVIDIA GPU (``nvidia-smi``, llama.cpp only; without a GPU, larger models run slowly on the CPU).
     """
     files = entry.files_for(backend)
     if files is None:
         return None
-    need = int(files.size_bytes * MEMORY_FACTOR)
+    need = files.memory_need
     memory = psutil.virtual_memory()
     warnings: list[str] = []
     apple = is_apple_silicon()

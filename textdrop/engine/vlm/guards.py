@@ -129,6 +129,15 @@ def prepare_page(image: Image.Image, page_size: int | None) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
 
 
+def turn_page(image: Image.Image, degrees: int) -> Image.Image:
+    """``image`` turned ``degrees`` (0, 90, 180 or 270) counter-clockwise, as olmOCR turns a page it was
+    told is rotated (olmocr/pipeline.py ``build_page_query``: ``Image.Transpose.ROTATE_90`` for 90 …)."""
+    from PIL import Image
+
+    turns = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+    return image.transpose(turns[degrees]) if degrees else image
+
+
 def png_data_url(image: Image.Image) -> str:
     """The page as a ``data:image/png;base64,…`` URL, the form chat-completion APIs take images in
     (PNG: lossless; compression level 1, because the bytes only cross a pipe or a local socket)."""
@@ -137,10 +146,12 @@ def png_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def message_content(image_url: str, prompt: str, family: Family) -> list[dict[str, Any]]:
+def message_content(image_url: str | None, prompt: str, family: Family) -> list[dict[str, Any]]:
     """The OpenAI-style content parts of the one user message: the image and the prompt, in the family's
-    order (image first, or text first for olmOCR); an empty prompt sends the image alone (LightOnOCR)."""
-    parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": image_url}}]
+    order (image first, or text first for olmOCR); an empty prompt sends the image alone (LightOnOCR).
+    ``image_url`` ``None`` gives a bare ``{"type": "image"}`` part (mlx-vlm passes the image apart)."""
+    image = {"type": "image_url", "image_url": {"url": image_url}} if image_url else {"type": "image"}
+    parts: list[dict[str, Any]] = [image]
     if prompt:
         parts.append({"type": "text", "text": prompt})
     return parts[::-1] if family.text_first else parts
@@ -363,6 +374,7 @@ class VlmEngine(Engine):
                 )
         budget = options.max_tokens or output_budget(self.context, page.size, prompt)
         json_retried = False
+        upright, turned = page, 0
         for attempt, temperature in enumerate(ATTEMPT_TEMPERATURES, start=1):
             last = attempt == len(ATTEMPT_TEMPERATURES)
             try:
@@ -377,6 +389,13 @@ class VlmEngine(Engine):
                     notes.append("kept the text up to where the loop began")
                     content = clean(self.family, exc.kept, options.mode)
                     return self._page(page, content, started, notes=notes, mode=options.mode)
+                continue
+            turn = 0 if last or options.mode == "json" else self.family_info.page_turn(raw)
+            if turn:  # the model says the page is rotated: turn it and read it again (olmOCR)
+                turned = (turned + turn) % 360
+                page = turn_page(upright, turned)
+                notes.append(f"the model found the page rotated: read again turned {turned}° anticlockwise")
+                log.info("%s: %s", self.name, notes[-1])
                 continue
             truncated = cut_at is not None
             if truncated:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from textdrop.engine.errors import ModelError
 from textdrop.engine.registry import model_label
 from textdrop.engine.vlm import families
-from textdrop.engine.vlm.guards import Stream, VlmEngine
+from textdrop.engine.vlm.guards import Stream, VlmEngine, message_content
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -62,8 +62,10 @@ class MlxEngine(VlmEngine):
                 "need a newer mlx-vlm."
             ) from exc
         self.model = model_label(ref)
-        self.family = local.family if local.family != "generic" else families.guess(local.path.name).key
-        self.page_size = local.page_size
+        known = local.family != families.GENERIC
+        family = families.get(local.family) if known else families.guess(local.path.name)
+        self.family = family.key
+        self.page_size = local.page_size if known else family.page_size  # as llama.cpp's backend does
 
     def _generate(
         self,
@@ -76,9 +78,8 @@ class MlxEngine(VlmEngine):
     ) -> Stream:
         """mlx-vlm has no constrained decoding: ``json_schema`` is left to the validation and retry."""
         from mlx_vlm import stream_generate
-        from mlx_vlm.prompt_utils import apply_chat_template
 
-        formatted = apply_chat_template(self._processor, self._model.config, prompt, num_images=1)
+        formatted = self._single_bos(self._chat_prompt(prompt))
         finish = "stop"
         for response in stream_generate(
             self._model,
@@ -92,6 +93,37 @@ class MlxEngine(VlmEngine):
                 yield response.text
             finish = response.finish_reason or finish
         return finish
+
+    def _chat_prompt(self, prompt: str) -> str:
+        """The model's own chat template applied to one user message of the page image and ``prompt`` in
+        the family's order (image first, text first for olmOCR; no text part for an empty prompt), as
+        llama.cpp renders it too. mlx-vlm's ``apply_chat_template`` helper picks the order per
+        architecture instead (Gemma 3: text, then image, against its model card); a model folder without
+        a chat template gets the helper's rendering."""
+        tokenizer = getattr(self._processor, "tokenizer", self._processor)
+        if not getattr(tokenizer, "chat_template", None):
+            from mlx_vlm.prompt_utils import apply_chat_template
+
+            return apply_chat_template(self._processor, self._model.config, prompt, num_images=1)
+        messages = [{"role": "user", "content": message_content(None, prompt, self.family_info)}]
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def _single_bos(self, formatted: str) -> str:
+        """``formatted`` without the BOS text the chat template wrote, where mlx-vlm's tokenization adds a
+        BOS too: else the model reads two (Gemma 3's template writes ``<bos>``, and mlx-vlm 0.7.10 adds
+        special tokens for it because its ``Gemma3Processor`` carries no chat template of its own; a doubled
+        BOS degrades Gemma's answers). llama.cpp keeps one by itself."""
+        from mlx_vlm.utils import should_add_special_tokens
+
+        tokenizer = getattr(self._processor, "tokenizer", self._processor)
+        bos = getattr(tokenizer, "bos_token", None)
+        if not bos or not formatted.startswith(bos):
+            return formatted
+        if not should_add_special_tokens(self._model.config.model_type, self._processor):
+            return formatted
+        if tokenizer("", add_special_tokens=True)["input_ids"][:1] != [tokenizer.bos_token_id]:
+            return formatted
+        return formatted.removeprefix(bos)
 
     def _close_model(self) -> None:
         self._model = self._processor = None

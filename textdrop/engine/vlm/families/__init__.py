@@ -74,6 +74,18 @@ class Family:
         """
         return answer
 
+    def page_turn(self, answer: str) -> int:
+        """How far the page must be turned before it is read again, as the family's answer says.
+
+        Args:
+            answer: The raw answer (as for :meth:`convert`).
+
+        Returns:
+            0 (read as it is: the default), or 90, 180, 270: degrees counter-clockwise (PIL's
+            ``Image.Transpose.ROTATE_90`` …) added to the turn the page was read at.
+        """
+        return 0
+
 
 @functools.cache
 def all_families() -> dict[str, Family]:

@@ -1,7 +1,10 @@
 """Nanonets-OCR2 (Nanonets): Qwen2.5-VL fine-tuned for document-to-Markdown with HTML tables.
 
 Prompt: https://huggingface.co/nanonets/Nanonets-OCR2-3B (model card; the same prompt as Nanonets-OCR-s)
-and docling's spec NANONETS_OCR2_TRANSFORMERS in docling/datamodel/vlm_model_specs.py.
+and docling's spec NANONETS_OCR2_TRANSFORMERS in docling/datamodel/vlm_model_specs.py. The model card's
+example sends the system turn "You are a helpful assistant." (Qwen2.5-VL's default, which the stored chat
+template adds) and the image before the text. The answer is Markdown with HTML tables and ``<img>``,
+``<watermark>``, ``<page_number>`` tags, which stay as they are (HTML is valid Markdown).
 """
 
 from __future__ import annotations
@@ -25,5 +28,8 @@ FAMILY = Family(
     prompts={"markdown": PAGE, "text": PAGE},
     page_size=1600,
     hints=("nanonets",),
-    sources={"prompt": "huggingface.co/nanonets/Nanonets-OCR2-3B (model card)"},
+    sources={
+        "prompt": "huggingface.co/nanonets/Nanonets-OCR2-3B (model card)",
+        "layout": "huggingface.co/nanonets/Nanonets-OCR2-3B (model card: system turn, image, then text)",
+    },
 )

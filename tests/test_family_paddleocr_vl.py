@@ -1,0 +1,80 @@
+"""PaddleOCR-VL through the real runtimes, on the tiny programmed fixture (tests/fixtures/tiny/
+paddleocr_vl.py): GGUF ``paddleocr`` with a SentencePiece vocabulary + mmproj ``paddleocr`` on llama.cpp,
+``paddleocr_vl`` on mlx-vlm. The image, then the task prompt ``OCR:`` in PaddleOCR-VL-1.5's template; the
+answer is a table in bare OTSL control tokens, ended by ``</s>``, which textdrop turns into Markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.tiny import paddleocr_vl
+from tests.helpers.tiny_runtimes import BACKENDS, needs_llama, needs_mlx, run_engine, run_llama, run_mlx
+from textdrop.engine.vlm import families
+
+TABLE = "| Tea |  |\n| --- | --- |"
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tiny-paddleocr-vl")
+
+
+@pytest.mark.vlm
+def test_paddleocr_vl_fixture_is_small(tiny_dir: Path) -> None:
+    """About 2 MB: mlx-vlm's projector fixes the text width at 1024, so the embeddings dominate."""
+    llama = paddleocr_vl.build("llama", tiny_dir / "size-llama")
+    mlx = paddleocr_vl.build("mlx", tiny_dir / "size-mlx")
+    assert llama.path.stat().st_size + llama.mmproj.stat().st_size < 2_300_000
+    assert sum(p.stat().st_size for p in mlx.path.iterdir()) < 2_300_000
+
+
+@pytest.mark.vlm
+@needs_llama
+def test_paddleocr_vl_llama_prompt_and_control_tokens(tiny_dir: Path) -> None:
+    model = paddleocr_vl.build("llama", tiny_dir / "tiny-paddleocr-vl-llama")
+    run = run_llama(model, paddleocr_vl.PROMPT_TEXT)
+    before, after = model.prompt.split("<__media__>")
+    head, tail = run.tokenize(before), run.tokenize(after)
+    assert run.text_tokens[: len(head)] == head  # <|begin_of_sentence|>User: (no BOS added)
+    assert run.text_tokens[-len(tail) :] == tail  # OCR:\nAssistant:\n
+    assert run.tokenize("<|IMAGE_START|>")[0] in run.text_tokens
+    assert run.sampled[-1] == run.tokenize("</s>")[0]
+    assert run.special == paddleocr_vl.ANSWER  # the OTSL tags, decoded keeping control tokens
+    assert run.content == "Tea"  # llama-cpp-python's own decoding drops them: why keep_special exists
+
+
+@pytest.mark.vlm
+@needs_mlx
+def test_paddleocr_vl_mlx_prompt_and_answer(tiny_dir: Path) -> None:
+    model = paddleocr_vl.build("mlx", tiny_dir / "tiny-paddleocr-vl-mlx")
+    prompt, text, _processor, _helper = run_mlx(model, paddleocr_vl.PROMPT_TEXT)
+    assert prompt == model.prompt
+    assert text.removesuffix("</s>") == paddleocr_vl.ANSWER
+
+
+@pytest.mark.vlm
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_paddleocr_vl_through_the_engine(
+    backend: str, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = paddleocr_vl.build(backend, tiny_dir / f"engine-tiny-paddleocr-vl-{backend}")
+    run = run_engine(model, monkeypatch)
+    assert run.family == "paddleocr-vl"
+    if backend == "llama":
+        before, after = run.expected_ids
+        assert run.prompt_ids[: len(before)] == before
+        assert run.prompt_ids[-len(after) :] == after
+    else:
+        assert run.prompt_ids == run.expected_ids, "not the model card's prompt (image, then OCR:)"
+    assert run.raw == paddleocr_vl.ANSWER  # the OTSL control tokens reach textdrop (keep_special)
+    assert run.page.markdown == TABLE
+    assert run.page.fallback is None
+
+
+def test_paddleocr_vl_family_keeps_special_tokens_and_guesses() -> None:
+    family = families.get("paddleocr-vl")
+    assert family.keep_special and family.page_size == 1680
+    assert families.guess("PaddleOCR-VL-1.5-Q8_0.gguf") is family
+    assert families.guess("mlx-community/PaddleOCR-VL-1.5-bf16") is family
