@@ -353,7 +353,7 @@ def watching_tray(
     monkeypatch.setattr(app.notifier, "show", lambda title, message, **_: shown.append((title, message)))
     app.shown, app.folder = shown, folder  # type: ignore[attr-defined]
     assert app.start()
-    qtbot.waitUntil(lambda: app.watcher is not None, timeout=5_000)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: app.watcher is not None, timeout=30_000)  # type: ignore[attr-defined]
     yield app
     app.shutdown()
 
@@ -372,12 +372,12 @@ def test_a_dead_folder_observer_is_replaced_and_the_folder_still_read(watching_t
     dead[0].join(5)
     # the tray's supervisor (WatchService.check every SUPERVISE_MS) starts new observers
     qtbot.waitUntil(
-        lambda: bool(watcher._observers) and not set(dead) & set(watcher._observers), timeout=5_000
+        lambda: bool(watcher._observers) and not set(dead) & set(watcher._observers), timeout=30_000
     )
     assert all(observer.is_alive() for observer in watcher._observers)
     assert tray.watcher is watcher and tray.watch_error is None  # type: ignore[attr-defined]
     (tray.folder / "shot.tif").write_bytes(SAMPLE.read_bytes())  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: bool(tray.shown), timeout=20_000)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: bool(tray.shown), timeout=30_000)  # type: ignore[attr-defined]
     assert tray.shown == [("Read shot.tif", "fake page 640x480")]  # type: ignore[attr-defined]
     assert f"{tray.folder}  (watching)" in folder_labels(tray)  # type: ignore[attr-defined]
 
@@ -397,7 +397,7 @@ def test_a_dead_watcher_is_notified_shown_in_the_menu_and_can_be_started_again(
 
     monkeypatch.setattr(watcher, "_dispatch_ready", crash)
     watcher._wake.set()  # the dispatch thread runs its loop now, and dies
-    qtbot.waitUntil(lambda: tray.watcher is None, timeout=5_000)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: tray.watcher is None, timeout=30_000)  # type: ignore[attr-defined]
     assert not watcher._thread.is_alive()
     assert tray.shown == [  # type: ignore[attr-defined]
         (
@@ -415,7 +415,7 @@ def test_a_dead_watcher_is_notified_shown_in_the_menu_and_can_be_started_again(
     labels = folder_labels(tray)
     assert f"{tray.folder}  (watching)" in labels and "Watch again" not in labels  # type: ignore[attr-defined]
     (tray.folder / "shot.tif").write_bytes(SAMPLE.read_bytes())  # type: ignore[attr-defined]
-    qtbot.waitUntil(lambda: len(tray.shown) == 2, timeout=20_000)  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: len(tray.shown) == 2, timeout=30_000)  # type: ignore[attr-defined]
     assert tray.shown[1] == ("Read shot.tif", "fake page 640x480")  # type: ignore[attr-defined]
 
 
