@@ -3,8 +3,9 @@
 - :mod:`.screens`: :func:`grab_screens` freezes every screen at its native resolution (:class:`Shot`).
 - :mod:`.overlay`: :class:`CaptureSession` shows the frozen screens and emits the dragged region
   (``captured(QImage)``, device pixels) or ``cancelled()``; :func:`region_to_device` does the HiDPI maths.
-- :mod:`.hotkey`: :class:`HotkeyListener`, the global hotkey (an X key grab, :mod:`.xgrab`, on X11;
-  pynput on Windows and macOS), and the hotkey syntax helpers.
+- :mod:`.hotkey`: :class:`HotkeyListener`, the global hotkey (an X key grab, :mod:`.xgrab`, on X11; a
+  registered hot key on Windows, :mod:`.winhotkey`, and macOS, :mod:`.machotkey`), and the hotkey syntax
+  helpers.
 - :mod:`.portal`: Wayland screenshots through xdg-desktop-portal.
 """
 
