@@ -6,14 +6,13 @@ it, and the recorded grounding answer converted to Markdown.
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.tiny import TinyModel, deepseek_ocr
-from textdrop.engine import recognize
-from textdrop.engine.registry import RecognizeOptions, create_engine
+from tests.helpers.tiny_families import needs_llama, read_page, token_ids
+from textdrop.engine.registry import RecognizeOptions
 from textdrop.engine.vlm import families
 from textdrop.engine.vlm.families.deepseek_ocr import CHAT_TEMPLATE, FAMILY
 from textdrop.engine.vlm.guards import message_content
@@ -22,14 +21,11 @@ from textdrop.engine.vlm.postprocess import clean
 pytestmark = pytest.mark.vlm
 
 RECORDED = Path(__file__).parent / "data" / "vlm_outputs"
-SAMPLE = Path(__file__).parent.parent / "assets" / "samples" / "tess_phototest.tif"
 OPTIONS = RecognizeOptions(max_tokens=40, detect_orientation=False)
 MARKER = "<__media__>"
 STORED = deepseek_ocr.STORED_CHAT_TEMPLATE
 """A template that prints each message's content as it is, as the one stored in the DeepSeek-OCR GGUF does
 (issue 13, finding 2): fine for a string, a Python ``repr`` for a list of content parts."""
-
-needs_llama = pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
 
 
 @pytest.fixture(scope="session")
@@ -43,36 +39,14 @@ def test_deepseek_ocr_end_to_end(
 ) -> None:
     """The engine renders the model card's prompt (the override, checked as token ids), keeps the grounding
     tokens of the answer, converts it to Markdown, and the page is the VLM's, not a fallback's."""
-    from llama_cpp.llama_chat_format import MTMDChatHandler
-
-    seen: list[str] = []
-    post = MTMDChatHandler._postprocess_template_text
-
-    def record(self, text: str, image_urls: list[str], media_marker: str) -> str:
-        out = post(self, text, image_urls, media_marker)
-        seen.append(out.replace(media_marker, "<image>\n"))  # mtmd ends a DeepSeek-OCR image with "\n"
-        return out
-
-    monkeypatch.setattr(MTMDChatHandler, "_postprocess_template_text", record)
-    engine = create_engine(f"{backend}:{deepseek_model.path}")
-    streamed: list[str] = []
-    try:
-        result = recognize(SAMPLE, engine=engine, options=OPTIONS, on_text=lambda _, t: streamed.append(t))
-
-        def tokens(text: str) -> list[int]:
-            return engine._llm.tokenize(text.encode(), add_bos=True, special=True)
-
-        expected = deepseek_model.prompt.format(prompt=FAMILY.prompts["markdown"]).removeprefix(
-            deepseek_ocr.BOS
-        )
-        assert [tokens(p) for p in seen] == [tokens(expected)]
-    finally:
-        engine.close()
-    assert engine.family == "deepseek-ocr"
-    assert streamed[-1] == deepseek_ocr.ANSWER  # <|ref|>title<|/ref|><|det|>[[…]]<|/det|> kept
-    page = result.pages[0]
-    assert page.fallback is None and result.engine == backend
-    assert page.markdown == "# Invoice\n\nTea 3.50"
+    run = read_page(deepseek_model, monkeypatch, OPTIONS)
+    prompt = run.prompt.replace(run.marker, "<image>\n")  # mtmd ends a DeepSeek-OCR image with "\n"
+    expected = deepseek_model.prompt.format(prompt=FAMILY.prompts["markdown"]).removeprefix(deepseek_ocr.BOS)
+    assert token_ids(deepseek_model, prompt) == token_ids(deepseek_model, expected)
+    assert run.family == "deepseek-ocr"
+    assert run.raw == deepseek_ocr.ANSWER  # <|ref|>title<|/ref|><|det|>[[…]]<|/det|> kept
+    assert run.page.fallback is None and run.engine == backend
+    assert run.page.markdown == "# Invoice\n\nTea 3.50"
 
 
 def _render(template: str) -> str:

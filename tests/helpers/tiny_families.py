@@ -1,18 +1,25 @@
-"""Run a tiny programmed model of one family (``tests/fixtures/tiny``) through textdrop's engine.
+"""Run a tiny programmed model of one family (``tests/fixtures/tiny``) through textdrop's engine or
+straight through its runtime, for the per-family tests.
 
 :func:`build` writes a fixture into a folder (skipping the test when the runtime is not installed or
 cannot load the architecture); :func:`read_page` loads it with ``create_engine("<backend>:<path>")`` and
 reads one page through :func:`textdrop.engine.recognize`, recording what the runtime really got and gave:
-the rendered prompt (spied where the runtime renders its chat template) and the raw streamed answer.
-:func:`token_ids` tokenizes text with the fixture's own tokenizer so prompts compare at token level.
+the rendered prompt (llama.cpp: the text ``MTMDChatHandler._postprocess_template_text`` returns; mlx-vlm:
+the ``prompt`` argument of ``mlx_vlm.stream_generate``, which textdrop's backend renders with the model's
+own chat template) and the raw streamed answer. :func:`token_ids` tokenizes text with the fixture's own
+tokenizer so prompts compare at token level. :func:`run_llama` and :func:`run_mlx` run the runtime alone
+(no textdrop), to pin what the runtime itself does with the model (e.g. llama-cpp-python's own decoding).
 """
 
 from __future__ import annotations
 
+import base64
 import importlib
 import importlib.util
+import io
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +27,20 @@ import pytest
 from PIL import Image, ImageDraw
 
 from textdrop.engine import recognize
-from textdrop.engine.registry import create_engine
+from textdrop.engine.registry import RecognizeOptions, create_engine
 from textdrop.engine.result import PageResult
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 RUNTIMES = {"llama": "llama_cpp", "mlx": "mlx_vlm"}
 QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 """The image block of the Qwen-VL chat templates."""
+
+needs_llama = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"
+)
+needs_mlx = pytest.mark.skipif(importlib.util.find_spec("mlx_vlm") is None, reason="mlx-vlm is not installed")
+BACKENDS = [pytest.param("llama", marks=needs_llama), pytest.param("mlx", marks=needs_mlx)]
+"""``backend`` parameters, each skipped where its runtime is not installed."""
 
 
 def tiny_module(name: str = "") -> Any:
@@ -64,6 +78,9 @@ class Run:
         raw: The answer as the backend streamed it (before any cleanup).
         family: The family key the engine took the model for.
         images: The page image of every generation, in order.
+        prompt_ids: mlx-vlm only: the ids its ``stream_generate`` makes of ``prompt`` (special tokens added
+            where mlx-vlm adds them, as ``mlx_vlm.utils.should_add_special_tokens`` decides).
+        engine: The engine the result names (``OcrResult.engine``).
     """
 
     page: PageResult
@@ -72,6 +89,8 @@ class Run:
     raw: str
     family: str
     images: list[Image.Image]
+    prompt_ids: list[int] = field(default_factory=list)
+    engine: str = ""
 
     def expected_prompt(self, card_prompt: str, image: str = QWEN_IMAGE) -> str:
         """``card_prompt`` (the fixture's rendered prompt, ``image`` standing for the page) written as the
@@ -88,10 +107,20 @@ def page_image() -> Image.Image:
     return image
 
 
-def read_page(model: Any, monkeypatch: pytest.MonkeyPatch) -> Run:
+def read_page(
+    model: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    options: RecognizeOptions | None = None,
+    inspect: Callable[[Any], None] | None = None,
+) -> Run:
     """Read :func:`page_image` with ``model`` through ``create_engine`` and ``recognize`` (fallback on,
-    so a failing VLM shows as ``page.fallback``)."""
-    seen: dict[str, str] = {}
+    so a failing VLM shows as ``page.fallback``).
+
+    Args:
+        options: Recognition options (default: textdrop's).
+        inspect: Called with the engine after the page, before the engine closes (to look at the runtime).
+    """
+    seen: dict[str, Any] = {}
     if model.backend == "llama":
         from llama_cpp.llama_chat_format import MTMDChatHandler
 
@@ -105,11 +134,14 @@ def read_page(model: Any, monkeypatch: pytest.MonkeyPatch) -> Run:
         monkeypatch.setattr(MTMDChatHandler, "_postprocess_template_text", spy)
     else:
         import mlx_vlm
+        from mlx_vlm.utils import should_add_special_tokens
 
         original_generate = mlx_vlm.stream_generate
 
         def spy_generate(model_: Any, processor: Any, prompt: str, *args: Any, **kwargs: Any) -> Any:
             seen["prompt"], seen["marker"] = prompt, "<|image_pad|>"
+            add = should_add_special_tokens(model_.config.model_type, processor)
+            seen["ids"] = processor.tokenizer(prompt, add_special_tokens=add)["input_ids"]
             return original_generate(model_, processor, prompt, *args, **kwargs)
 
         monkeypatch.setattr(mlx_vlm, "stream_generate", spy_generate)
@@ -129,10 +161,21 @@ def read_page(model: Any, monkeypatch: pytest.MonkeyPatch) -> Run:
 
     monkeypatch.setattr(engine, "_generate", recording_generate)
     try:
-        result = recognize(page_image(), engine=engine)
+        result = recognize(page_image(), engine=engine, options=options)
+        if inspect is not None:
+            inspect(engine)
     finally:
         engine.close()
-    return Run(result.pages[0], seen["prompt"], seen["marker"], "".join(chunks), engine.family, images)
+    return Run(
+        result.pages[0],
+        seen["prompt"],
+        seen["marker"],
+        "".join(chunks),
+        engine.family,
+        images,
+        seen.get("ids", []),
+        result.engine,
+    )
 
 
 def _tee(stream: Any, chunks: list[str]) -> Any:
@@ -161,3 +204,93 @@ def token_ids(model: Any, text: str) -> list[int]:
     from tokenizers import Tokenizer
 
     return Tokenizer.from_file(str(model.path / "tokenizer.json")).encode(text, add_special_tokens=False).ids
+
+
+@dataclass
+class LlamaRun:
+    """What llama-cpp-python did with one chat completion.
+
+    Attributes:
+        text_tokens: The prompt's text tokens as evaluated (image embeddings left out), in order.
+        sampled: The sampled token ids, end-of-generation token included.
+        content: The message content llama-cpp-python returned (its own detokenization).
+        special: The sampled tokens before the end-of-generation token, detokenized keeping control tokens.
+        tokenize: The model's tokenizer (``str -> list[int]``, special tokens parsed, no BOS added).
+    """
+
+    text_tokens: list[int]
+    sampled: list[int]
+    content: str
+    special: str
+    tokenize: object
+
+
+def run_llama(model, prompt_text: str) -> LlamaRun:
+    """One greedy chat completion (image, then ``prompt_text``) through ``MTMDChatHandler``."""
+    import llama_cpp
+    from llama_cpp.llama_chat_format import MTMDChatHandler
+
+    handler = MTMDChatHandler(clip_model_path=str(model.mmproj), verbose=False)
+    llm = llama_cpp.Llama(model_path=str(model.path), chat_handler=handler, n_ctx=2048, verbose=False)
+    evaluated: list[int] = []
+    sampled: list[int] = []
+    eval_, sample_ = llm.eval, llm.sample
+
+    def eval_recording(tokens):
+        if not sampled:
+            evaluated.extend(tokens)
+        return eval_(tokens)
+
+    def sample_recording(*args, **kwargs):
+        token = sample_(*args, **kwargs)
+        sampled.append(int(token))
+        return token
+
+    llm.eval, llm.sample = eval_recording, sample_recording
+    buf = io.BytesIO()
+    page_image().save(buf, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    reply = llm.create_chat_completion(
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": url}},
+                    {"type": "text", "text": prompt_text},
+                ],
+            }
+        ],
+        max_tokens=64,
+        temperature=0.0,
+    )
+    body = (
+        sampled[:-1] if sampled and llama_cpp.llama_vocab_is_eog(llm._model.vocab, sampled[-1]) else sampled
+    )
+    special = llm.detokenize(body, special=True).decode("utf-8")
+    return LlamaRun(
+        text_tokens=evaluated,
+        sampled=sampled,
+        content=reply["choices"][0]["message"]["content"],
+        special=special,
+        tokenize=lambda text: llm.tokenize(text.encode("utf-8"), add_bos=False, special=True),
+    )
+
+
+def run_mlx(model, prompt_text: str) -> tuple[str, str, object, str]:
+    """One greedy generation with mlx-vlm: ``(rendered prompt, answer text, processor, helper prompt)``.
+
+    The prompt is the model's chat template (which mlx-vlm's ``load`` puts on the tokenizer) applied to one
+    user turn of image then text; ``helper prompt`` is what ``mlx_vlm.prompt_utils.apply_chat_template``
+    (the helper textdrop's mlx backend calls) renders for the same text.
+    """
+    from mlx_vlm import generate, load
+    from mlx_vlm.prompt_utils import apply_chat_template
+
+    mlx_model, processor = load(str(model.path))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt_text}]}]
+    prompt = processor.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    helper = apply_chat_template(processor, mlx_model.config, prompt_text, num_images=1)
+    result = generate(
+        mlx_model, processor, prompt, image=[page_image()], max_tokens=64, temperature=0.0, verbose=False
+    )
+    return prompt, getattr(result, "text", result), processor, helper
