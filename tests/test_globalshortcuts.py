@@ -151,6 +151,16 @@ def test_a_refused_bind_gives_the_fallback_and_closes_the_session(
     assert _eventually(lambda: portal.closed == [session])
 
 
+def test_a_refused_session_says_why(qapp: Any, wayland: str, request: pytest.FixtureRequest) -> None:
+    error = ("org.freedesktop.portal.Error.NotAllowed", "An app id is required")
+    portal = serve(wayland, request, session_error=error)
+    listener = HotkeyListener()
+    assert not listener.start("<ctrl>+<alt>+o")
+    assert "org.freedesktop.portal.Error.NotAllowed: An app id is required" in listener.error
+    assert "`textdrop capture`" in listener.error and not listener.running
+    assert len(portal.sessions) == 1 and not portal.binds
+
+
 def _eventually(check: Any, timeout_s: float = 10.0) -> bool:
     """Poll ``check`` until true (the fake portal reads its bus in a thread of its own)."""
     import time

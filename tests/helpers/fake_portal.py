@@ -51,6 +51,8 @@ class FakePortal:
             ``UnknownInterface`` to the version and ``UnknownMethod`` to calls, as xdg-desktop-portal does
             for interfaces its backend lacks).
         bind_code: The Response code to BindShortcuts (0 bound, 1 the user cancelled).
+        session_error: When set, ``(name, message)`` of the D-Bus error ``CreateSession`` answers with
+            (xdg-desktop-portal 1.21+ refuses host apps without an app id with NotAllowed).
 
     Attributes:
         sessions: ``CreateSession`` options received, in order.
@@ -58,7 +60,14 @@ class FakePortal:
         closed: Session handles closed with ``org.freedesktop.portal.Session.Close``.
     """
 
-    def __init__(self, address: str, *, globalshortcuts: bool = True, bind_code: int = 0) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        globalshortcuts: bool = True,
+        bind_code: int = 0,
+        session_error: tuple[str, str] | None = None,
+    ) -> None:
         from jeepney import message_bus
         from jeepney.io.blocking import open_dbus_connection
         from jeepney.wrappers import unwrap_msg
@@ -68,6 +77,7 @@ class FakePortal:
         self.closed: list[str] = []
         self._offer = globalshortcuts
         self._bind_code = bind_code
+        self._session_error = session_error
         self._session = ""
         self._lock = threading.Lock()
         self._conn = open_dbus_connection(address)
@@ -118,6 +128,9 @@ class FakePortal:
         elif interface == INTERFACE and self._offer and member == "CreateSession":
             (options,) = message.body
             self.sessions.append(options)
+            if self._session_error is not None:
+                self._send(new_error(message, self._session_error[0], "s", (self._session_error[1],)))
+                return
             self._session = f"{PATH}/session/{sender}/{options['session_handle_token'][1]}"
             handle = f"{PATH}/request/{sender}/{options['handle_token'][1]}"
             self._respond(message, handle, 0, {"session_handle": ("s", self._session)})

@@ -118,6 +118,19 @@ def portal_version(bus: str = "SESSION") -> tuple[int, str]:
     return int(version), ""
 
 
+def _detail(exc: Exception) -> str:
+    """A D-Bus error as ``name: message`` (xdg-desktop-portal 1.21+ answers CreateSession from a host app
+    that registered no app id with ``org.freedesktop.portal.Error.NotAllowed: An app id is required``)."""
+    from jeepney import DBusErrorResponse
+
+    if isinstance(exc, DBusErrorResponse):
+        text = exc.data[0] if exc.data and isinstance(exc.data[0], str) else ""
+        return f"{exc.name}: {text}" if text else str(exc.name)
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return str(exc)
+
+
 def _unwrap(message: Any) -> tuple[Any, ...]:
     from jeepney.wrappers import unwrap_msg
 
@@ -183,8 +196,9 @@ class PortalShortcut:
             self._close()
             if isinstance(exc, GrabError):
                 raise
-            why = f"The desktop's portal could not bind the global shortcut ({exc})."
-            raise GrabError(f"{why} {FALLBACK}") from exc
+            raise GrabError(
+                f"The desktop's portal could not bind the global shortcut ({_detail(exc)}). {FALLBACK}"
+            ) from exc
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="textdrop-portal-hotkey", daemon=True)
         self._thread.start()
