@@ -715,10 +715,14 @@ def test_hotkey_start_refuses_a_bad_hotkey(qapp: Any) -> None:
 
 
 @pytest.mark.gui
-def test_hotkey_unavailable_on_wayland(qapp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hotkey_unavailable_on_wayland_without_a_session_bus(
+    qapp: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr(hotkey_module, "is_wayland", lambda: True)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
     ok, message = HotkeyListener.available()
-    assert not ok and "Wayland" in message and "`textdrop capture`" in message
+    assert not ok and "Wayland" in message and "no D-Bus session bus" in message
+    assert "`textdrop capture`" in message
     listener = HotkeyListener()
     assert not listener.start("<ctrl>+<alt>+t") and listener.error == message
 

@@ -1,9 +1,10 @@
 """The global capture hotkey, heard as a Qt signal: a key grab on X11, a registered hot key on Windows and
-macOS.
+macOS, a portal shortcut on Wayland.
 
 On X11 the key is grabbed (:mod:`.xgrab`, ``XGrabKey``), on Windows registered (:mod:`.winhotkey`,
-``RegisterHotKey``) and on macOS registered with the Carbon Event Manager (:mod:`.machotkey`,
-``RegisterEventHotKey``), so the focused application does not receive it (see
+``RegisterHotKey``), on macOS registered with the Carbon Event Manager (:mod:`.machotkey`,
+``RegisterEventHotKey``) and on Wayland bound through the xdg-desktop-portal GlobalShortcuts interface
+(:mod:`.globalshortcuts`), so the focused application does not receive it (see
 ``docs/adr/012-tray-usability.md``).
 
 Hotkeys use pynput's syntax: keys joined by ``+``, special keys in angle brackets, e.g. ``<ctrl>+<alt>+t``
@@ -11,7 +12,8 @@ or ``<cmd>+<shift>+2`` (:func:`parse_hotkey` checks it; :func:`display_hotkey` w
 
 Where global hotkeys cannot work, :meth:`HotkeyListener.available` says why and what to do instead:
 
-- **Wayland**: apps cannot grab keys; bind a desktop shortcut to ``textdrop capture``.
+- **Wayland** without the GlobalShortcuts portal (or where the user refuses the shortcut): apps cannot grab
+  keys; bind a desktop shortcut to ``textdrop capture``.
 - **X11, Windows, macOS**: another program may hold the key combination already (it is refused).
 
 pynput (which knows the key names) is imported only when needed: importing it without a reachable X server
@@ -66,12 +68,6 @@ _MAC_NAMES = {
     "left": "←",
     "right": "→",
 }
-
-_WAYLAND_HELP = (
-    "Global hotkeys do not work on Wayland: apps cannot grab keys there. Bind a keyboard shortcut to the "
-    "command `textdrop capture` in your desktop's settings instead (GNOME: Settings → Keyboard → Custom "
-    "Shortcuts; KDE: System Settings → Shortcuts → Add New → Command)."
-)
 
 
 def parse_hotkey(hotkey: str) -> str:
@@ -277,14 +273,21 @@ class HotkeyListener(QObject):
             ``(True, "")``, or ``(False, message)`` with a message for the user.
         """
         if is_wayland():
-            return False, _WAYLAND_HELP
+            from textdrop.desktop.capture import globalshortcuts
+
+            version, reason = globalshortcuts.portal_version()
+            if not version:
+                reason = f"Global hotkeys on Wayland need the desktop's GlobalShortcuts portal: {reason}"
+                return False, f"{reason} {globalshortcuts.FALLBACK}"
+            return True, ""
         if sys.platform == "darwin" or sys.platform.startswith("win"):
             return True, ""  # a registered hot key needs no permission (unlike watching the keyboard)
         return _x_display()
 
     def start(self, hotkey: str) -> bool:
-        """Listen for ``hotkey`` (replacing any hotkey listened to before): an X key grab, or a hot key
-        registered with Windows or macOS; the focused application does not receive the key.
+        """Listen for ``hotkey`` (replacing any hotkey listened to before): an X key grab, a hot key
+        registered with Windows or macOS, or a shortcut bound by the Wayland desktop's portal (this waits
+        while the desktop asks the user); the focused application does not receive the key.
 
         Returns:
             True when listening; False otherwise, with the reason in :attr:`error` (an invalid hotkey,
@@ -302,10 +305,14 @@ class HotkeyListener(QObject):
             return self._failed(message)
         names = [part.strip("<>") if len(part) > 1 else part for part in _split(canonical)]
         modifiers, key = [n for n in names if n in MODIFIERS], names[-1]
-        if sys.platform == "win32":
+        if is_wayland():
+            from textdrop.desktop.capture.globalshortcuts import PortalShortcut
+
+            grab: Any = PortalShortcut(modifiers, key, self._on_hotkey)
+        elif sys.platform == "win32":
             from textdrop.desktop.capture.winhotkey import WinHotKey
 
-            grab: Any = WinHotKey(modifiers, key, self._on_hotkey)
+            grab = WinHotKey(modifiers, key, self._on_hotkey)
         elif sys.platform == "darwin":
             from textdrop.desktop.capture.machotkey import CarbonHotKey
 

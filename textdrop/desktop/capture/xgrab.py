@@ -62,7 +62,8 @@ class GrabError(Exception):
     """The hotkey cannot be grabbed; the message says why and what to do."""
 
 
-def _keysym_name(key: str) -> str:
+def keysym_name(key: str) -> str:
+    """The X (and xkb) keysym name of a pynput key name: ``f9`` → ``F9``, ``esc`` → ``Escape``, ``t``."""
     if key in _KEYSYM_NAMES:
         return _KEYSYM_NAMES[key]
     if key.startswith("f") and key[1:].isdigit():
@@ -107,7 +108,7 @@ class XKeyGrab:
             display = xdisplay.Display(self._display_name or None)
         except (error.DisplayError, OSError) as exc:
             raise GrabError(f"Cannot reach the X display {self._display_name!r} ({exc}).") from exc
-        keysym = XK.string_to_keysym(_keysym_name(self._key))
+        keysym = XK.string_to_keysym(keysym_name(self._key))
         keycode = display.keysym_to_keycode(keysym) if keysym else 0
         if not keycode:
             display.close()
