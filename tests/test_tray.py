@@ -795,3 +795,15 @@ def test_folder_entries_pause_and_capture_region_starts_a_capture(
     assert tray._capture.overlays[0].hint().endswith("Capture hotkey: Ctrl+Alt+Shift+K")  # type: ignore[attr-defined]
     subprocess.run(["xdotool", "key", "Escape"], check=True)
     qtbot.waitUntil(lambda: tray._capture is None, timeout=5_000)  # type: ignore[attr-defined]
+
+
+def test_a_hotkey_the_desktop_refuses_is_said_once(tray: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No silent failure: when the hotkey cannot be registered (a Wayland portal without GlobalShortcuts,
+    a key another app grabbed), the tray says why in a notification, once per reason."""
+    reason = "This desktop offers no global shortcuts; bind `textdrop capture` as a desktop shortcut."
+    monkeypatch.setattr(tray.hotkey, "available", lambda: (False, reason))  # type: ignore[attr-defined]
+    tray._apply_hotkey()  # type: ignore[attr-defined]
+    tray._apply_hotkey()  # type: ignore[attr-defined]  # settings applied again: the same reason stays quiet
+    assert [s for s in tray.shown if s[0] == "textdrop: no capture hotkey"] == [  # type: ignore[attr-defined]
+        ("textdrop: no capture hotkey", reason)
+    ]

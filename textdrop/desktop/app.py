@@ -157,6 +157,7 @@ class TrayApp(QObject):
         self._capture_reply: Reply | None = None
         self._replies: dict[int, Reply] = {}  # job id → the reply owed to `textdrop capture`
         self._closed = False
+        self._hotkey_problem = ""  # why the hotkey could not be registered, once notified
         from textdrop.desktop.capture.hotkey import HotkeyListener
         from textdrop.desktop.notify import Notifier
 
@@ -607,10 +608,18 @@ class TrayApp(QObject):
     # -- hotkey, menu, engine --------------------------------------------------------------------------
 
     def _apply_hotkey(self) -> None:
+        """(Re)register the capture hotkey; when it cannot be had, log it and say so once in a notification
+        (each reason once: settings applied again with the same problem stay quiet)."""
         self.hotkey.stop()
         usable, why = self.hotkey.available()
         if not usable or not self.hotkey.start(self.settings.desktop.hotkey):
-            log.warning("no global hotkey: %s", why or self.hotkey.error)
+            reason = why or self.hotkey.error or "the desktop refused it"
+            log.warning("no global hotkey: %s", reason)
+            if reason != self._hotkey_problem:
+                self._hotkey_problem = reason
+                self.notifier.show("textdrop: no capture hotkey", reason, error=True)
+        else:
+            self._hotkey_problem = ""
 
     def _engine_loaded(self, future: Any) -> None:
         """Called in the worker thread when the default engine loaded (or failed to)."""
