@@ -43,7 +43,7 @@ def test_lightonocr_fixture_is_tiny(tiny_dir: Path) -> None:
 @needs_llama
 def test_lightonocr_llama_prompt_and_end_of_turn(tiny_dir: Path) -> None:
     model = lightonocr.build("llama", tiny_dir / "tiny-lightonocr-llama")
-    run = run_llama(model, "")
+    run = run_llama(model, lightonocr.PROMPT_TEXT)
     before, after = model.prompt.split("<__media__>")
     head, tail = run.tokenize(before), run.tokenize(after)
     assert run.text_tokens[: len(head)] == head  # the empty system turn, then the user turn
@@ -57,7 +57,7 @@ def test_lightonocr_llama_prompt_and_end_of_turn(tiny_dir: Path) -> None:
 @needs_mlx
 def test_lightonocr_mlx_prompt_and_answer(tiny_dir: Path) -> None:
     model = lightonocr.build("mlx", tiny_dir / "tiny-lightonocr-mlx")
-    prompt, text, _processor, helper = run_mlx(model, "")
+    prompt, text, _processor, helper = run_mlx(model, lightonocr.PROMPT_TEXT)
     assert prompt == model.prompt
     assert helper == model.prompt
     assert text.removesuffix("<|im_end|>") == MARKDOWN
