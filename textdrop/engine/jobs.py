@@ -47,10 +47,9 @@ from enum import IntEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeAlias
 
-from textdrop.engine import recognize
+from textdrop.engine import recognize, registry
 from textdrop.engine.registry import (
     ABORT_SCOPE,
-    EMBEDDED,
     Engine,
     RecognizeOptions,
     create_engine,
@@ -561,8 +560,9 @@ class JobQueue:
                 )
                 if job.engine in self._replaced:
                     for page in result.pages:
-                        if page.engine == EMBEDDED:  # not a page read from a PDF's text layer
-                            page.fallback = page.fallback or f"{EMBEDDED}: {self._replaced[job.engine]}"
+                        if page.engine == registry.EMBEDDED:  # not a page read from a PDF's text layer
+                            reason = f"{registry.EMBEDDED}: {self._replaced[job.engine]}"
+                            page.fallback = page.fallback or reason
             except BaseException as exc:  # every failure goes to the Future; the worker keeps going
                 error = exc
         seconds = time.perf_counter() - started
@@ -604,7 +604,7 @@ class JobQueue:
                 retrying.
         """
         if name in self._replaced:
-            return self._engine_for(EMBEDDED)
+            return self._engine_for(registry.EMBEDDED)
         engine = self._engines.get(name)
         if name in self._ready and engine is not None:
             return engine
@@ -614,10 +614,10 @@ class JobQueue:
                 engine = self._engines[name] = create_engine(name, self._backends)
             engine.load()
         except TextdropError as exc:
-            if name in self._chosen_by_auto and name != EMBEDDED:  # auto keeps its fallback, and says so
+            if name in self._chosen_by_auto and name != registry.EMBEDDED:  # auto keeps its fallback; says so
                 self._replaced[name] = f"{name} could not be loaded ({exc})"
                 log.warning("%s: %s; the embedded engine reads its pages", self.name, self._replaced[name])
-                replacement = self._engine_for(EMBEDDED)
+                replacement = self._engine_for(registry.EMBEDDED)
                 if name == self._engine_name:
                     _settle(self._loaded)
                 return replacement

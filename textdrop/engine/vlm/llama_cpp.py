@@ -238,7 +238,7 @@ def _route_logs() -> None:
 
     @llama_cpp.llama_log_callback
     def forward(level: int, text: bytes, _data: ctypes.c_void_p) -> None:
-        line = text.decode("utf-8", "replace").strip()
+        line = " ".join(text.decode("utf-8", "replace").split())
         if level == _ERROR_LEVEL and line:
             _recent.append(line)
         log.debug("mtmd: %s", line)
