@@ -135,7 +135,7 @@ class LlamaEngine(VlmEngine):
             if self._llm is not None:
                 self._llm.close()
                 self._llm = None
-            said = "; ".join(_recent) or str(exc)
+            said = ("; ".join(_recent) or str(exc)).rstrip(".")
             raise ModelError(
                 f"llama.cpp cannot load {local.path.name} with {local.mmproj.name if local.mmproj else '?'}: "
                 f"{said}. The files may be incomplete (pull them again), not belong together, or need a "

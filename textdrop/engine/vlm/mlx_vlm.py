@@ -71,8 +71,9 @@ class MlxEngine(VlmEngine):
 
             self._model, self._processor = load(str(local.path))
         except Exception as exc:  # mlx-vlm raises what its loaders raise (safetensors, transformers, mlx)
+            said = str(exc).rstrip(".")
             raise ModelError(
-                f"mlx-vlm cannot load {local.path}: {type(exc).__name__}: {exc}. The folder may be "
+                f"mlx-vlm cannot load {local.path}: {type(exc).__name__}: {said}. The folder may be "
                 "incomplete (pull it again) or need a newer mlx-vlm."
             ) from exc
         known = local.family != families.GENERIC
