@@ -122,11 +122,6 @@ class OcrResult:
         return "\n\n".join(p for p in parts if p).strip() + "\n"
 
     @property
-    def fallback_pages(self) -> list[int]:
-        """Numbers of the pages another engine read because the VLM failed on them."""
-        return [page.number for page in self.pages if page.fallback]
-
-    @property
     def fallbacks(self) -> dict[int, str]:
         """Page number -> ``"<engine>: <reason>"`` for every page another engine read (empty: none did)."""
         return {page.number: page.fallback for page in self.pages if page.fallback}
