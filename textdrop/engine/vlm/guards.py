@@ -13,7 +13,9 @@ adds what desktop VLM tools lack (``docs/adr/005-vlm-engines.md``,
    text there), and on a blank page no generation starts.
 3. **Output budget** from the model's context and the page (:func:`output_budget`), counted on the
    stream. A page that reaches it is never cut silently: it is marked ``truncated`` (the sidecar's front
-   matter lists it) with a note.
+   matter lists it) with a note. A page whose image and prompt leave no room in the context for the
+   shortest answer is not generated: it falls back with that reason (a runtime sizes its context with
+   :func:`context_for`).
 4. **Repetition loops**: the stream is watched as it arrives (:class:`~textdrop.engine.vlm.postprocess.
    RepetitionDetector`, which tells degenerate repetition from a page's repeated structure); a loop stops
    the generation and the page is retried at a higher temperature (:data:`ATTEMPT_TEMPERATURES`, as
