@@ -807,3 +807,23 @@ def test_a_hotkey_the_desktop_refuses_is_said_once(tray: object, monkeypatch: py
     assert [s for s in tray.shown if s[0] == "textdrop: no capture hotkey"] == [  # type: ignore[attr-defined]
         ("textdrop: no capture hotkey", reason)
     ]
+
+
+def test_fallback_pages_are_notified_not_passed_off_as_the_vlms(tray: object, tmp_path: Path) -> None:
+    from textdrop.engine.result import OcrResult, PageResult
+    from textdrop.settings import FolderOptions
+    from textdrop.watcher.service import FileEvent
+
+    page = PageResult(1, 640, 480, "text", "text", engine="rapid", fallback="rapid: the answer was empty")
+    tray._deliver(OcrResult([page], engine="llama"), None, "screenshot")  # type: ignore[attr-defined]
+    assert ("textdrop: the VLM failed on 1 page", "page 1 was read by rapid: the answer was empty") in (
+        tray.shown  # type: ignore[attr-defined]
+    )
+    folder = tmp_path / "in"
+    tray.settings.folders.append(FolderOptions(path=folder, notify=False))  # type: ignore[attr-defined]
+    event = FileEvent(folder / "a.png", "done", markdown="x", fallbacks=("page 2 was read by rapid: loop",))
+    tray._watched(event)  # type: ignore[attr-defined]
+    assert tray.shown[-1] == (  # type: ignore[attr-defined]
+        "textdrop: the VLM failed on 1 page of a.png",
+        "page 2 was read by rapid: loop",
+    )

@@ -102,7 +102,10 @@ def test_runtime_error_falls_back_at_the_original_resolution_and_no_fallback_rai
     source = tmp_path / "scan.tif"
     source.write_bytes(PHOTOTEST.read_bytes())
     meta = read_metadata(write_sidecar(result, source, "md"))
-    assert meta is not None and meta["engine"] == "scripted" and meta["fallback"]["pages"] == [1]
+    assert meta is not None and meta["engine"] == "scripted"
+    assert meta["engines"] == {"rapid": [1]} and page.engine == "rapid"
+    [entry] = meta["fallback"]
+    assert entry["page"] == 1 and entry["engine"] == "rapid" and "decode failed" in entry["why"]
     ScriptedVlm.scripts = [[RuntimeError("decode failed")] for _ in ATTEMPT_TEMPERATURES]
     with pytest.raises(TextdropError, match="could not read a page"):
         recognize(PHOTOTEST, engine=engine, options=RecognizeOptions(fallback=False))

@@ -608,3 +608,25 @@ def test_a_stored_result_is_reused_only_for_the_same_engine_and_model() -> None:
     assert result_identity("llama:granite-docling-258m") == ("llama", "granite-docling-258m")
     assert result_identity("llama:/models/tiny-qwen2vl-gguf") == ("llama", "tiny-qwen2vl-gguf")
     assert result_identity("openai:qwen2.5vl:3b") == ("openai", "qwen2.5vl:3b")
+
+
+def test_a_page_the_vlm_failed_on_is_logged_and_reported_with_the_file(
+    harness: Harness, inbox: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.helpers.fake_vlm import ScriptedVlm
+
+    monkeypatch.setitem(registry.BUILTIN_ENGINES, "scripted", "tests.helpers.fake_vlm:ScriptedVlm")
+    ScriptedVlm.reset()
+    ScriptedVlm.scripts = [[RuntimeError("decode failed")]] * 3
+    sample = Path(__file__).parent.parent / "assets" / "samples" / "tess_phototest.tif"
+    shutil.copy(sample, inbox / "scan.tif")
+    with caplog.at_level("WARNING", logger="textdrop.watcher.service"):
+        harness.start(folder(inbox), engine="scripted")
+        wait_until(lambda: harness.done() == 1, timeout=60, what="the sidecar")
+    [event] = [event for event in harness.events if event.status == "done"]
+    [line] = event.fallbacks
+    assert line.startswith("page 1 was read by rapid: ") and line.endswith("decode failed")
+    assert "scan.tif: page 1 was read by rapid" in caplog.text
+    meta = read_metadata(inbox / "scan.tif.md")
+    assert meta is not None and meta["fallback"][0]["engine"] == "rapid"
+    ScriptedVlm.reset()

@@ -310,6 +310,8 @@ class _Tally:
     written: int = 0
     skipped: int = 0
     failed: int = 0
+    fallback_files: int = 0
+    fallback_pages: int = 0
     exit_code: ExitCode = ExitCode.OK
 
     def fail(self, code: ExitCode) -> None:
@@ -324,7 +326,8 @@ while this one's sidecar is written, and results never pile up in memory."""
 
 
 def _ocr(args: argparse.Namespace) -> int:
-    """``textdrop ocr``: every input in argument order, one line each, the first failure's exit code.
+    """``textdrop ocr``: every input in argument order, one line each, the first failure's exit code (or
+    12, :attr:`ExitCode.FALLBACK`, when all were read but the embedded engine read some pages for the VLM).
 
     Files are submitted up to :data:`OCR_AHEAD` ahead, but every outcome (a sidecar, ``up to date``, an
     error found while expanding the arguments or hashing a file) is reported in the order of the
@@ -397,9 +400,17 @@ def _ocr(args: argparse.Namespace) -> int:
         except TextdropError as exc:
             _fail(None, exc, args.verbose)
             tally.fail(exc.exit_code)
-    if len(inputs) > 1 or tally.failed:
+    if len(inputs) > 1 or tally.failed or tally.fallback_files:
         verb = "printed" if args.stdout else "written"
-        note.print(f"{tally.written} {verb}, {tally.skipped} up to date, {tally.failed} failed.")
+        summary = f"{tally.written} {verb}, {tally.skipped} up to date, {tally.failed} failed"
+        if tally.fallback_files:
+            summary += (
+                f", {tally.fallback_files} with {tally.fallback_pages} page(s) read by the embedded engine "
+                "instead of the VLM"
+            )
+        note.print(summary + ".")
+    if tally.exit_code == ExitCode.OK and tally.fallback_files:
+        return ExitCode.FALLBACK
     return tally.exit_code
 
 
@@ -462,6 +473,11 @@ def _finish(
             )
         for warning in result.warnings:
             note.print(f"[yellow]![/yellow] {escape(file_label(item or STDIN))}: {escape(warning)}")
+        for line in result.fallback_notes():
+            note.print(f"[yellow]![/yellow] {escape(file_label(item or STDIN))}: {escape(line)}")
+        if result.fallbacks:
+            tally.fallback_files += 1
+            tally.fallback_pages += len(result.fallbacks)
         tally.written += 1
         if args.copy:
             copied.append(result.markdown.strip())

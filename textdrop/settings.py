@@ -12,7 +12,10 @@ which the tests use. Example::
     pdf_text = "auto"        # PDF pages: their text layer when usable ("layer": only, "ocr": never)
 
     [llama]
-    n_ctx = 8192
+    flash_attn = true        # n_ctx: sized from page_size unless set
+
+    [mlx]
+    page_size = 1288         # longest side of the page images (default: the model family's)
 
     [openai]
     preset = "ollama"
@@ -63,6 +66,7 @@ from textdrop.engine.documents.sources import SourceLimits
 from textdrop.engine.errors import ConfigError
 from textdrop.engine.registry import RecognizeOptions
 from textdrop.engine.vlm.llama_cpp import LlamaOptions
+from textdrop.engine.vlm.mlx_vlm import MlxOptions
 from textdrop.engine.vlm.openai_api import OpenAIOptions
 from textdrop.server.options import ServerOptions
 from textdrop.watcher.service import FolderOptions, WatchOptions
@@ -82,6 +86,7 @@ class Settings(BaseModel):
     )
     recognize: RecognizeOptions = Field(default_factory=RecognizeOptions)
     llama: LlamaOptions = Field(default_factory=LlamaOptions)
+    mlx: MlxOptions = Field(default_factory=MlxOptions)
     openai: OpenAIOptions = Field(default_factory=OpenAIOptions)
     sources: SourceLimits = Field(default_factory=SourceLimits)
     sidecar: SidecarOptions = Field(default_factory=SidecarOptions)
@@ -99,7 +104,7 @@ class Settings(BaseModel):
 
     def backends(self) -> dict[str, BaseModel]:
         """Backend settings by engine name, as :func:`create_engine` and :class:`JobQueue` take them."""
-        return {"llama": self.llama, "openai": self.openai}
+        return {"llama": self.llama, "mlx": self.mlx, "openai": self.openai}
 
 
 def _home() -> Path | None:

@@ -483,6 +483,8 @@ class TrayApp(QObject):
             self.notifier.show(
                 f"textdrop: not all of the {what} could be read", result.warnings[0], error=True
             )
+        if result.fallbacks:  # the VLM failed on pages: never shown as the VLM's success
+            self.notifier.show(_fallback_title(len(result.fallbacks)), result.fallback_notes()[0], error=True)
         content = result_content(result, markdown_as_text=self.settings.desktop.copy_markdown)
         if not content.text:
             self.notifier.show("textdrop: no text found", f"The {what} holds no text textdrop can read.")
@@ -593,6 +595,9 @@ class TrayApp(QObject):
             self.notifier.show(
                 f"textdrop: not all of {event.path.name} could be read", event.warnings[0], error=True
             )
+        if event.fallbacks:
+            title = f"{_fallback_title(len(event.fallbacks))} of {event.path.name}"
+            self.notifier.show(title, event.fallbacks[0], error=True)
         if folder.clipboard and result_text:
             from textdrop.desktop.clipboard.content import markdown_content
 
@@ -870,3 +875,8 @@ def run_capture() -> int:
         app.exec()
         queue.stop(grace=settings.watch.grace_seconds)
     return outcome["code"]
+
+
+def _fallback_title(pages: int) -> str:
+    """The notification title for ``pages`` pages the embedded engine read because the VLM failed."""
+    return f"textdrop: the VLM failed on {pages} page{'s' if pages != 1 else ''}"

@@ -62,9 +62,7 @@ def status_text(result: OcrResult) -> str:
     pages = len(result.pages)
     parts.append(f"{pages} page{'' if pages == 1 else 's'}")
     parts.append(f"{result.seconds:.1f} s")
-    if result.fallback_pages:
-        listed = ", ".join(str(n) for n in result.fallback_pages)
-        parts.append(f"page {listed} read by the embedded engine")
+    parts.extend(result.fallback_notes())
     return " · ".join(parts)
 
 

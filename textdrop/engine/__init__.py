@@ -133,6 +133,8 @@ def _read_page(
     else:
         page = backend.recognize_page(image, options)
     page.number = number
+    if page.engine is None:
+        page.engine = backend.name
     return page
 
 

@@ -29,6 +29,9 @@ class ExitCode(IntEnum):
     INVALID_CONFIG = 9
     MODEL = 10
     DOWNLOAD = 11
+    FALLBACK = 12
+    """Every file was read, but a VLM failed on some pages (or could not be loaded by ``auto``) and the
+    embedded engine read them: the sidecars say which and why (``fallback:``). A failed file's code wins."""
     INTERRUPTED = 130
     """Stopped by SIGINT (Ctrl+C): 128 + 2, as a shell reports it."""
     TERMINATED = 143

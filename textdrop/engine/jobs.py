@@ -47,7 +47,7 @@ from enum import IntEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeAlias
 
-from textdrop.engine import recognize
+from textdrop.engine import recognize, registry
 from textdrop.engine.registry import (
     ABORT_SCOPE,
     Engine,
@@ -212,6 +212,9 @@ class JobQueue:
     ) -> None:
         self._backends = backends
         self._engine_name = resolve_engine_name(engine)
+        self._chosen_by_auto: set[str] = {self._engine_name} if engine in (None, "auto") else set()
+        """Engine specs ``auto`` resolved to: one that cannot load is replaced by the embedded engine."""
+        self._replaced: dict[str, str] = {}  # spec -> why the embedded engine reads its jobs (worker only)
         self._engines: dict[str, Engine] = {self._engine_name: create_engine(self._engine_name, backends)}
         self._options = options
         self._limits = limits
@@ -345,6 +348,8 @@ class JobQueue:
                 name = resolve_engine_name(engine)
             except TextdropError as exc:
                 name, error = engine, exc
+            if engine == "auto" and error is None:
+                self._chosen_by_auto.add(name)
         label = file_label(source) if isinstance(source, str | os.PathLike) else "<image>"
         job = Job(
             source,
@@ -553,6 +558,11 @@ class JobQueue:
                 result = contextvars.copy_context().run(
                     _recognize_job, job, engine, self._options, self._limits
                 )
+                if job.engine in self._replaced:
+                    for page in result.pages:
+                        if page.engine == registry.EMBEDDED:  # not a page read from a PDF's text layer
+                            reason = f"{registry.EMBEDDED}: {self._replaced[job.engine]}"
+                            page.fallback = page.fallback or reason
             except BaseException as exc:  # every failure goes to the Future; the worker keeps going
                 error = exc
         seconds = time.perf_counter() - started
@@ -584,10 +594,17 @@ class JobQueue:
     def _engine_for(self, name: str) -> Engine:
         """The loaded engine ``name``, created and loaded on first use (worker thread only).
 
+        An engine ``auto`` chose that fails with a :class:`TextdropError` (a VLM whose files do not load)
+        is replaced by the embedded engine for good: its jobs' pages then carry the reason in
+        ``PageResult.fallback``. An engine the user named is never replaced.
+
         Raises:
-            Exception: whatever ``create_engine`` or ``load()`` raised (typically EngineUnavailableError);
-                it is remembered and handed to every later job of that engine without retrying.
+            Exception: whatever ``create_engine`` or ``load()`` raised (typically EngineUnavailableError,
+                ModelError); it is remembered and handed to every later job of that engine without
+                retrying.
         """
+        if name in self._replaced:
+            return self._engine_for(registry.EMBEDDED)
         engine = self._engines.get(name)
         if name in self._ready and engine is not None:
             return engine
@@ -596,17 +613,30 @@ class JobQueue:
             if engine is None:
                 engine = self._engines[name] = create_engine(name, self._backends)
             engine.load()
+        except TextdropError as exc:
+            if name in self._chosen_by_auto and name != registry.EMBEDDED:  # auto keeps its fallback; says so
+                self._replaced[name] = f"{name} could not be loaded ({exc})"
+                log.warning("%s: %s; the embedded engine reads its pages", self.name, self._replaced[name])
+                replacement = self._engine_for(registry.EMBEDDED)
+                if name == self._engine_name:
+                    _settle(self._loaded)
+                return replacement
+            self._load_failed(name, exc)
+            raise
         except Exception as exc:
-            self._load_errors[name] = exc
-            log.warning("%s: engine %s failed to load: %s", self.name, name, exc)
-            if name == self._engine_name:
-                _settle(self._loaded, error=exc)
+            self._load_failed(name, exc)
             raise
         self._ready.add(name)
         log.info("engine %s loaded in %.1f s", name, time.perf_counter() - started)
         if name == self._engine_name:
             _settle(self._loaded)
         return engine
+
+    def _load_failed(self, name: str, exc: Exception) -> None:
+        self._load_errors[name] = exc
+        log.warning("%s: engine %s failed to load: %s", self.name, name, exc)
+        if name == self._engine_name:
+            _settle(self._loaded, error=exc)
 
     def _close_engines(self) -> bool:
         ok = True

@@ -55,7 +55,10 @@ class PageResult:
         text: the page as plain text in reading order, no Markdown syntax.
         seconds: wall-clock seconds spent recognising this page.
         notes: free-form remarks about how the page was read (a blank page skipped, a retried loop).
-        fallback: ``"<engine>: <reason>"`` when a VLM failed on the page and another engine read it.
+        fallback: ``"<engine>: <reason>"`` when a VLM failed on the page (or could not be loaded) and
+            another engine read it; ``None`` when the engine asked for read it.
+        engine: the name of the engine that produced the page (``"rapid"`` for a fallback page; ``None``
+            for a page read from a PDF text layer, or before :func:`~textdrop.engine.recognize` set it).
         data: JSON mode: the key-value object extracted from the page (``None`` in other modes).
         truncated: True when the VLM's answer reached the page's output budget (the text may be
             incomplete; ``notes`` says at how many tokens).
@@ -76,6 +79,7 @@ class PageResult:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     fallback: str | None = None
+    engine: str | None = None
     data: Any = None
     truncated: bool = False
     layout: str | None = None
@@ -118,9 +122,14 @@ class OcrResult:
         return "\n\n".join(p for p in parts if p).strip() + "\n"
 
     @property
-    def fallback_pages(self) -> list[int]:
-        """Numbers of the pages another engine read because the VLM failed on them."""
-        return [page.number for page in self.pages if page.fallback]
+    def fallbacks(self) -> dict[int, str]:
+        """Page number -> ``"<engine>: <reason>"`` for every page another engine read (empty: none did)."""
+        return {page.number: page.fallback for page in self.pages if page.fallback}
+
+    def fallback_notes(self) -> list[str]:
+        """One line per page another engine read, for logs, summaries and notifications:
+        ``"page 2 was read by rapid: <reason>"``."""
+        return [f"page {number} was read by {reason}" for number, reason in self.fallbacks.items()]
 
     @property
     def truncated_pages(self) -> list[int]:

@@ -127,11 +127,9 @@ def result_body(result: OcrResult) -> dict[str, Any]:
     """A result as the API returns it: Markdown, plain text, per-page results (with the engine that
     produced each page and its lines with pixel boxes) and warnings."""
     pages = []
-    warnings = []
+    warnings = result.fallback_notes()  # a page the VLM failed on is never passed off as the VLM's
     for page in result.pages:
-        engine = page.fallback.partition(":")[0] if page.fallback else result.engine
-        if page.fallback:
-            warnings.append(f"page {page.number} was read by {page.fallback}")
+        engine = page.engine or (page.fallback.partition(":")[0] if page.fallback else result.engine)
         pages.append(
             {
                 "number": page.number,

@@ -220,6 +220,8 @@ class FileEvent:
         markdown: the result's Markdown, for ``done`` and ``reused`` (the tray copies it for folders
             with ``clipboard = true``).
         warnings: the result's warnings (text no installed language pack reads), for ``done`` and ``reused``.
+        fallbacks: one line per page the embedded engine read because the VLM failed on it
+            (:meth:`OcrResult.fallback_notes`), for ``done`` and ``reused``.
     """
 
     path: Path
@@ -230,6 +232,7 @@ class FileEvent:
     pages: int = 0
     markdown: str = ""
     warnings: tuple[str, ...] = ()
+    fallbacks: tuple[str, ...] = ()
 
 
 def is_ignored(path: Path, root: Path) -> bool:
@@ -798,6 +801,7 @@ class WatchService:
                 pages=len(result.pages),
                 markdown=result.markdown,
                 warnings=tuple(result.warnings),
+                fallbacks=tuple(result.fallback_notes()),
             )
         )
         return True
@@ -868,6 +872,8 @@ class WatchService:
         )
         pages = len(result.pages)
         log.info("%s → %s (%d page(s), %.2f s)", file_label(path), file_label(target), pages, result.seconds)
+        for line in result.fallback_notes():
+            log.warning("%s: %s", file_label(path), line)
         self.on_event(
             FileEvent(
                 path,
@@ -877,6 +883,7 @@ class WatchService:
                 pages=pages,
                 markdown=result.markdown,
                 warnings=tuple(result.warnings),
+                fallbacks=tuple(result.fallback_notes()),
             )
         )
 

@@ -89,8 +89,10 @@ def render(result: OcrResult, fmt: str = "md", *, source_folder: str | None = No
         fmt: ``"md"``: YAML front matter (``textdrop`` version, ``source``, ``sha256``, ``engine``,
             ``model``, ``pages`` (count), ``created`` (UTC, ISO 8601 to the second, ``Z`` suffix),
             ``seconds`` (rounded to 0.01), ``layout`` (``regions`` or ``off``, for line-based engines:
-            how the reading order was found), ``fallback`` (``pages``, ``why``) when a VLM failed on
-            some pages and the embedded engine read them, ``truncated`` (page numbers) when a VLM's answer
+            how the reading order was found), ``engines`` (page numbers by the engine that made them)
+            when some page was not made by ``engine``, ``fallback`` (a list of ``page``, ``engine``,
+            ``why``, one item per page) when a VLM failed on pages, or could not be loaded, and the
+            embedded engine read them, ``truncated`` (page numbers) when a VLM's answer
             reached the page's output budget, ``pdf_text`` (page numbers by text source, ``layer`` or
             ``ocr``) for a PDF, ``warnings`` when there are any, and ``source_folder`` when given) between
             ``---`` lines, a blank line, then the Markdown.
@@ -132,9 +134,18 @@ def render(result: OcrResult, fmt: str = "md", *, source_folder: str | None = No
     layout = next((page.layout for page in result.pages if page.layout), None)
     if layout:
         front_matter["layout"] = layout
-    if result.fallback_pages:
-        reasons = dict.fromkeys(page.fallback for page in result.pages if page.fallback)
-        front_matter["fallback"] = {"pages": result.fallback_pages, "why": list(reasons)}
+    engines: dict[str, list[int]] = {}
+    for page in result.pages:
+        if page.engine is not None:
+            engines.setdefault(page.engine, []).append(page.number)
+    if set(engines) - {result.engine}:  # some page was not made by the engine named above
+        front_matter["engines"] = engines
+    if result.fallbacks:  # never a silent switch: each page another engine read, and why
+        front_matter["fallback"] = [
+            {"page": number, "engine": engine, "why": why.strip()}
+            for number, reason in result.fallbacks.items()
+            for engine, _, why in [reason.partition(":")]
+        ]
     if source_folder is not None:
         front_matter["source_folder"] = source_folder
     if result.truncated_pages:  # never a silent cut: the reader learns which pages may be incomplete

@@ -13,7 +13,9 @@ adds what desktop VLM tools lack (``docs/adr/005-vlm-engines.md``,
    text there), and on a blank page no generation starts.
 3. **Output budget** from the model's context and the page (:func:`output_budget`), counted on the
    stream. A page that reaches it is never cut silently: it is marked ``truncated`` (the sidecar's front
-   matter lists it) with a note.
+   matter lists it) with a note. A page whose image and prompt leave no room in the context for the
+   shortest answer is not generated: it falls back with that reason (a runtime sizes its context with
+   :func:`context_for`).
 4. **Repetition loops**: the stream is watched as it arrives (:class:`~textdrop.engine.vlm.postprocess.
    RepetitionDetector`, which tells degenerate repetition from a page's repeated structure); a loop stops
    the generation and the page is retried at a higher temperature (:data:`ATTEMPT_TEMPERATURES`, as
@@ -162,6 +164,22 @@ def prompt_tokens(size: tuple[int, int], prompt: str) -> int:
     the image's visual tokens (:data:`PATCH_PIXELS` each), the prompt at 3 characters a token, and
     :data:`CONTEXT_MARGIN`."""
     return size[0] * size[1] // PATCH_PIXELS + len(prompt) // 3 + CONTEXT_MARGIN
+
+
+OUTPUT_RESERVE = 4096
+"""Answer tokens a context sized by :func:`context_for` keeps for the page: a dense page of prose holds
+about 3,000–4,000 characters (A4, 10 pt), and Qwen2-family tokenizers spend about a token a character on
+digits (:data:`TOKENS_PER_CHAR`)."""
+
+
+def context_for(page_size: int, prompt: str, trained: int | None = None) -> int:
+    """The context in tokens a runtime should be set up with for pages of ``page_size`` (longest side in
+    pixels): a square page's image tokens and ``prompt`` (:func:`prompt_tokens`, the most any prepared
+    page costs), plus :data:`OUTPUT_RESERVE`, rounded up to 256 tokens, and never more than the model's
+    ``trained`` context (its ``n_ctx_train``; ``None``: not known)."""
+    need = prompt_tokens((page_size, page_size), prompt) + OUTPUT_RESERVE
+    need = -(-need // 256) * 256
+    return min(need, trained) if trained else need
 
 
 def output_budget(context: int | None, size: tuple[int, int], prompt: str) -> int:
@@ -364,6 +382,15 @@ class VlmEngine(Engine):
             languages=options.languages,
         )
         notes: list[str] = []
+        need = prompt_tokens(page.size, prompt) + TOKENS_BASE
+        if self.context is not None and need > self.context:
+            notes.append(
+                f"the page does not fit the model's context: its image and prompt need about {need} tokens "
+                f"with the shortest answer, the context holds {self.context} (raise the backend's n_ctx, or "
+                "lower its page_size)"
+            )
+            log.warning("%s: %s", self.name, notes[-1])
+            return self._fall_back(original, options, started, notes)
         schema = None
         if options.mode == "json":
             schema = options.json_schema or _fields_schema(options.fields)
@@ -495,6 +522,7 @@ class VlmEngine(Engine):
         with self._embedded_lock:
             result = self._embedded.recognize_page(original, options)
         result.fallback = f"{self._embedded.name}: {reason}"
+        result.engine = self._embedded.name
         result.notes = [*notes, *result.notes]
         result.seconds = time.perf_counter() - started
         return result

@@ -10,7 +10,7 @@ import logging
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from textdrop.engine.errors import ModelError
 from textdrop.engine.registry import model_label
@@ -23,11 +23,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class MlxOptions(BaseModel):
+    """The ``[mlx]`` table of config.toml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    page_size: int | None = Field(
+        None,
+        ge=256,
+        le=4096,
+        description="Longest side in pixels pages are resized to (default: the model family's page size).",
+    )
+
+
 class MlxEngine(VlmEngine):
     """An MLX VLM through mlx-vlm (Metal on Apple Silicon, CPU elsewhere)."""
 
     name = "mlx"
     install_hint = "Install it with: pip install 'textdrop[mlx]'."
+    options_model = MlxOptions
 
     def __init__(self, model: str | None = None, options: BaseModel | None = None) -> None:
         super().__init__(model, options)
@@ -56,16 +70,17 @@ class MlxEngine(VlmEngine):
             from mlx_vlm import load
 
             self._model, self._processor = load(str(local.path))
-        except (ValueError, OSError, KeyError) as exc:
+        except Exception as exc:  # mlx-vlm raises what its loaders raise (safetensors, transformers, mlx)
+            said = str(exc).rstrip(".")
             raise ModelError(
-                f"mlx-vlm cannot load {local.path}: {exc}. The folder may be incomplete (pull it again) or "
-                "need a newer mlx-vlm."
+                f"mlx-vlm cannot load {local.path}: {type(exc).__name__}: {said}. The folder may be "
+                "incomplete (pull it again) or need a newer mlx-vlm."
             ) from exc
-        self.model = model_label(ref)
         known = local.family != families.GENERIC
         family = families.get(local.family) if known else families.guess(local.path.name)
+        self.model = model_label(ref)
         self.family = family.key
-        self.page_size = local.page_size if known else family.page_size  # as llama.cpp's backend does
+        self.page_size = self.options.page_size or (local.page_size if known else family.page_size)
 
     def _generate(
         self,
