@@ -45,15 +45,16 @@ def truncated(tmp_path: Path) -> Path:
 def mismatched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The tiny model with an mmproj whose projection is 32 wide instead of the model's 64."""
     monkeypatch.syspath_prepend(str(FIXTURES))
-    import make_tiny_models as tiny
+    from tiny import qwen2_5_vl, qwen2vl
 
     folder = tmp_path / "mismatched"
     folder.mkdir()
     shutil.copy(MODEL, folder / MODEL.name)
-    monkeypatch.setattr(tiny, "HIDDEN", 32)
-    monkeypatch.setattr(tiny, "GGUF_MMPROJ", folder / MMPROJ.name)
-    tokens, specials = tiny.build_vocab()
-    tiny.write_gguf_mmproj(tiny.make_weights(len(tokens), tiny.printable_token_mask(tokens, len(specials))))
+    for module in (qwen2vl, qwen2_5_vl):  # the projection is as wide as the text model it was built for
+        monkeypatch.setattr(module, "HIDDEN", 32)
+    narrow = qwen2vl.build("llama", tmp_path / "narrow")
+    assert narrow.mmproj is not None
+    shutil.copy(narrow.mmproj, folder / MMPROJ.name)
     return folder
 
 
