@@ -185,7 +185,7 @@ class RapidEngine(Engine):
             width=width,
             height=height,
             rotation=rotation,
-            layout="regions" if use_layout else "off",
+            layout="regions" if use_layout else "lines" if options.layout else "off",
             lines=ordered,
             markdown=markdown,
             text=text,
