@@ -66,12 +66,13 @@ def test_a_gap_of_a_third_of_the_glyph_height_between_chinese_and_latin_is_a_spa
     assert spacing.respace("中ab", ink_line([(10, 24), (26, 37), (38, 46)]), [4, 8, 10], 50) == "中ab"
 
 
-def test_latin_letters_need_a_wider_gap_and_chinese_pairs_never_get_one() -> None:
+def test_latin_pairs_keep_their_reading_and_chinese_pairs_never_get_a_space() -> None:
     crop = ink_line([(10, 24), (29, 37), (45, 53)])  # 5 px (0.36 of the height), then 8 px (0.57)
-    assert spacing.respace("中ab", crop, [4, 8, 12], 50) == "中 a b"
+    assert spacing.respace("中ab", crop, [4, 8, 12], 50) == "中 ab"  # letter-spaced or broken print: no
     assert spacing.respace("中文b", crop, [4, 8, 12], 50) == "中文 b"
     assert spacing.respace("a中b", crop, [4, 8, 12], 50) == "a 中 b"
-    assert spacing.respace("a(b", crop, [4, 8, 12], 50) == "a(b"
+    assert spacing.respace("中(b", crop, [4, 8, 12], 50) == "中(b"  # punctuation: left as read
+    assert spacing.respace("中.b", crop, [4, 8, 12], 50) == "中.b"
 
 
 def test_light_text_on_a_dark_screen_is_measured_as_ink() -> None:

@@ -1,11 +1,11 @@
 """Spaces the recogniser dropped, put back from the gaps in a line's ink.
 
 On small screen text (UI fonts at 12-13 px) PP-OCR's recogniser often reads two words as one where a
-Chinese phrase meets a Latin word (``打开 Settings 设置`` → ``打开Settings设置``), and sometimes between two
-Latin words. Its CTC decoding still says where each character fired (the column of its first frame), so
-the blank stretch of ink between two consecutive characters can be measured in the line crop and compared
-with the glyph height: a word space is about a quarter of an em wide, the gap between two letters of a word
-much less. See ``docs/adr/016-screen-text-spacing.md`` for the figures behind the thresholds.
+Chinese phrase meets a Latin word or number (``复制今天报告 Excel 项目`` → ``复制今天报告 Excel项目``). Its
+CTC decoding still says where each character fired (the column of its first frame), so the blank stretch of
+ink between two consecutive characters can be measured in the line crop and compared with the glyph height:
+a space is about a quarter of an em wide, the side bearings of a Chinese character and a Latin letter less.
+See ``docs/adr/016-screen-text-spacing.md`` for the figures behind the thresholds.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ log = logging.getLogger(__name__)
 CJK_GAP = 0.21
 """Blank width, as a share of the line's glyph height, from which a Chinese–Latin boundary is a space.
 Measured on the synthetic screens of ``benchmarks/screens.py`` (Noto Sans CJK at 12-13 px): boundaries
-drawn with a space 0.19-0.52 (5th percentile 0.25), without one 0-0.23 (95th percentile 0.20)."""
+drawn with a space 0.19-0.52 (5th percentile 0.25), without one 0-0.23 (95th percentile 0.20).
 
-LATIN_GAP = 0.40
-"""The same between two Latin letters or digits, higher because letter gaps within a word vary more with
-the font's hinting: in those screens they reach 0.32 ("ll", "15"), while word spaces are 0.19-0.61
-(median 0.37). A space is put back only where the gap is unmistakable."""
+Two Latin letters or digits are left as read. Their gaps say too little: in the synthetic screens, letter
+gaps within words reach 0.32 of the glyph height and word spaces start at 0.19, and on scans (shared/eval/dev)
+a threshold of 0.40 split 15 lines inside words: letter-spaced capitals (``R O O F S`` in a magazine caption)
+and receipt print broken into dots (``WHOLEMEAL`` → ``WHOL EMEAL``). The recogniser read every Latin word
+space of those screens."""
 
 INK_COVERAGE = 0.5
 """A pixel column with a stroke at least this dark (0 background, 1 the line's ink) is not blank; the
@@ -92,12 +93,10 @@ def _threshold(left: str, right: str) -> float | None:
     if left in NO_SPACE_AFTER or right in NO_SPACE_BEFORE:
         return None
     left_cjk, right_cjk = is_cjk(left), is_cjk(right)
-    if left_cjk and right_cjk:
-        return None  # Chinese and Japanese have no spaces between words
-    if left_cjk or right_cjk:
-        other = right if left_cjk else left
-        return CJK_GAP if other.isalnum() else None
-    return LATIN_GAP if left.isalnum() and right.isalnum() else None
+    if left_cjk == right_cjk:
+        return None  # Chinese and Japanese have no spaces between words; Latin gaps: see CJK_GAP
+    other = right if left_cjk else left
+    return CJK_GAP if other.isalnum() else None
 
 
 def _coverage(crop: np.ndarray) -> tuple[np.ndarray, int] | None:
