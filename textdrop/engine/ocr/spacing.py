@@ -34,9 +34,6 @@ INK_COVERAGE = 0.5
 """A pixel column with a stroke at least this dark (0 background, 1 the line's ink) is not blank; the
 anti-aliased fringe of a glyph adds the blank share it has (sub-pixel gap widths)."""
 
-NO_SPACE_AFTER = set("([{<“‘'\"/\\-–—@#$¥€£")
-NO_SPACE_BEFORE = set(")]}>”’'\",.:;!?%/\\-–—、，。：；！？）】》")
-
 
 def is_cjk(char: str) -> bool:
     """True for a Han, kana or Hangul character (scripts written without spaces between words)."""
@@ -89,14 +86,12 @@ def respace_reading(text: str, crop: np.ndarray, word: Any) -> str:
 
 
 def _threshold(left: str, right: str) -> float | None:
-    """The gap share that makes a space between ``left`` and ``right``, or None where none may go."""
-    if left in NO_SPACE_AFTER or right in NO_SPACE_BEFORE:
-        return None
+    """The gap share that makes a space between ``left`` and ``right``: :data:`CJK_GAP` where a CJK
+    character meets a Latin letter or digit, else None (no space may go there)."""
     left_cjk, right_cjk = is_cjk(left), is_cjk(right)
     if left_cjk == right_cjk:
         return None  # Chinese and Japanese have no spaces between words; Latin gaps: see CJK_GAP
-    other = right if left_cjk else left
-    return CJK_GAP if other.isalnum() else None
+    return CJK_GAP if (right if left_cjk else left).isalnum() else None
 
 
 def _coverage(crop: np.ndarray) -> tuple[np.ndarray, int] | None:
