@@ -10,6 +10,7 @@ See ``docs/adr/016-screen-text-spacing.md`` for the figures behind the threshold
 
 from __future__ import annotations
 
+import itertools
 import logging
 import unicodedata
 from collections.abc import Sequence
@@ -56,6 +57,8 @@ def respace(text: str, crop: np.ndarray, columns: Sequence[int], frames: float) 
     chars = [c for c in text if not c.isspace()]
     if len(chars) != len(columns) or len(chars) < 2 or frames <= 0:
         return text
+    if not any(_threshold(a, b) for a, b in itertools.pairwise(text)):
+        return text  # no boundary where a space could go (every Latin-only line): the crop is not measured
     coverage = _coverage(crop)
     if coverage is None:
         return text
