@@ -148,13 +148,18 @@ def test_offline_mode_refuses_to_download_a_pack(served_pack, monkeypatch):
 
 
 class _Reader:
-    """A recogniser that answers fixed ``(text, score)`` pairs, one per crop."""
+    """A recogniser that answers fixed ``(text, score)`` pairs, one per crop (with no character frames, so
+    the spacing step leaves the texts as they are)."""
 
     def __init__(self, answers: list[tuple[str, float]]) -> None:
         self.answers = answers
 
     def __call__(self, batch: object) -> SimpleNamespace:
-        return SimpleNamespace(txts=[a[0] for a in self.answers], scores=[a[1] for a in self.answers])
+        return SimpleNamespace(
+            txts=[a[0] for a in self.answers],
+            scores=[a[1] for a in self.answers],
+            word_results=[SimpleNamespace(word_cols=[], line_txt_len=0.0) for _ in self.answers],
+        )
 
 
 def _quads(count: int, width: int = 600, height: int = 40) -> np.ndarray:

@@ -262,5 +262,24 @@ def test_a_small_capture_is_ordered_by_its_lines_alone(engine: RapidEngine) -> N
     image = Image.new("RGB", (320, 96), "white")
     ImageDraw.Draw(image).text((10, 30), "quiet towns", font=font(30), fill="black")
     page = engine.recognize_page(image, RecognizeOptions())
-    assert page.layout == "off"  # no layout model on a strip of screen text
+    assert page.layout == "lines"  # no layout model on a strip of screen text, though the step is on
     assert page.text.strip() == "quiet towns"
+
+
+def test_ocr_reads_again_when_the_layout_setting_changes(tmp_path: Path) -> None:
+    source = two_columns().save(tmp_path / "columns.png")
+    sidecar = tmp_path / "columns.png.md"
+
+    def ocr(*flag: str) -> tuple[str, int]:
+        assert run(["ocr", str(source), "--engine", "rapid", *flag]) == 0
+        front_matter = yaml.safe_load(sidecar.read_text(encoding="utf-8").split("---")[1])
+        return front_matter["layout"], sidecar.stat().st_mtime_ns
+
+    on = ocr()
+    assert on[0] == "regions"
+    assert ocr() == on  # up to date: not written again
+    off = ocr("--layout", "off")
+    assert off[0] == "off"  # read again without the layout step, into the same sidecar
+    assert ocr("--layout", "off") == off
+    assert ocr("--layout", "on")[0] == "regions"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["columns.png", "columns.png.md"]

@@ -506,3 +506,25 @@ def test_read_metadata_of_large_json_sidecar(source: Path):
     path = write_sidecar(result, source, "json")
     assert path.stat().st_size > 64 * 1024
     assert read_metadata(path)["pages"] == 400
+
+
+@pytest.mark.parametrize("fmt", ["md", "json"])
+def test_a_sidecar_read_with_the_other_layout_setting_is_not_up_to_date(source: Path, fmt: str):
+    result = make_result()
+    result.pages[0].layout = "off"
+    path = write_sidecar(result, source, fmt)
+    assert find_up_to_date(source, SHA_A, fmt, layout=False) == path
+    assert find_up_to_date(source, SHA_A, fmt, layout=True) is None
+    assert find_up_to_date(source, SHA_A, fmt) == path  # not compared when the caller does not say
+    for recorded in ("regions", "lines"):  # with the step on: through regions, or a strip by its lines
+        result.pages[0].layout = recorded
+        path = write_sidecar(result, source, fmt)
+        assert find_up_to_date(source, SHA_A, fmt, layout=True) == path
+        assert find_up_to_date(source, SHA_A, fmt, layout=False) is None
+
+
+def test_a_sidecar_without_a_layout_record_passes_either_setting(source: Path):
+    path = write_sidecar(make_result(), source)  # a VLM engine's pages record no layout
+    assert "layout" not in read_metadata(path)
+    assert find_up_to_date(source, SHA_A, layout=True) == path
+    assert find_up_to_date(source, SHA_A, layout=False) == path

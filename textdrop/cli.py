@@ -436,7 +436,10 @@ def _submit(args: argparse.Namespace, queue: JobQueue, item: Path, template: str
         version = file_version(item)
         if not args.force and not args.stdout:
             digest = sha256_file(item)
-            current = find_up_to_date(item, digest, args.format, out_dir=args.out_dir, template=template)
+            layout = queue.options.layout
+            current = find_up_to_date(
+                item, digest, args.format, out_dir=args.out_dir, template=template, layout=layout
+            )
             if current is not None:
                 return _Pending(item, current)
     except TextdropError as exc:

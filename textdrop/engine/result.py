@@ -62,8 +62,10 @@ class PageResult:
         data: JSON mode: the key-value object extracted from the page (``None`` in other modes).
         truncated: True when the VLM's answer reached the page's output budget (the text may be
             incomplete; ``notes`` says at how many tokens).
-        layout: how a line-based engine ordered the page: ``"regions"`` (the layout model's regions) or
-            ``"off"`` (the geometry of its lines alone); ``None`` for engines without line boxes.
+        layout: how a line-based engine ordered the page: ``"regions"`` (the layout model's regions),
+            ``"lines"`` (the geometry of its lines: the layout step was on but the page too small for the
+            model, or without text) or ``"off"`` (its lines, the layout step turned off); ``None`` for
+            engines without line boxes.
         text_source: for a PDF page, ``"layer"`` (read from its text layer) or ``"ocr"``; ``None`` for images.
         warnings: problems the user should know of (text found that no installed language pack reads,
             a page without a text layer read with ``pdf_text = "layer"``).

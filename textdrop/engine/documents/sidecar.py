@@ -225,6 +225,11 @@ def sidecar_path(
     )
 
 
+LAYOUT_RECORDS = {True: ("regions", "lines"), False: ("off",)}
+"""The ``layout`` a sidecar records (``PageResult.layout``) for each ``RecognizeOptions.layout``: with the
+layout step on, a page is read through regions or, too small for the model, by its lines."""
+
+
 def find_up_to_date(
     source: Path,
     sha256: str,
@@ -232,11 +237,14 @@ def find_up_to_date(
     *,
     out_dir: Path | None = None,
     template: str = DEFAULT_TEMPLATE,
+    layout: bool | None = None,
 ) -> Path | None:
     """An existing sidecar that textdrop wrote for this version of ``source``.
 
     Checks the candidate names of :func:`sidecar_path` in order, up to the first that does not exist.
-    In an ``out_dir``, the sidecar must also name the source's folder (or none, as older ones).
+    In an ``out_dir``, the sidecar must also name the source's folder (or none, as older ones). With
+    ``layout`` given, a sidecar that records how its pages were ordered must have been read with the same
+    setting (:data:`LAYOUT_RECORDS`); one that records nothing (a VLM engine, a PDF text layer) passes.
 
     Args:
         source: the source file.
@@ -244,9 +252,11 @@ def find_up_to_date(
         fmt: one of :data:`FORMATS`.
         out_dir: folder for the sidecar, or ``None`` for the source's folder.
         template: the sidecar name template.
+        layout: ``RecognizeOptions.layout`` of the run asking, or ``None`` not to compare it.
 
     Returns:
-        The sidecar's path when its metadata names this source and ``sha256``; ``None`` otherwise, and
+        The sidecar's path when its metadata names this source and ``sha256`` (and ``layout``); ``None``
+        otherwise, and
         always for ``txt`` (it carries no metadata).
 
     Raises:
@@ -263,7 +273,11 @@ def find_up_to_date(
         if not os.path.lexists(candidate):
             return None
         metadata = None if candidate.is_symlink() else _read_metadata(candidate, fmt)
-        if _names(metadata, source, source_folder) and metadata.get("sha256") == sha256:
+        if (
+            _names(metadata, source, source_folder)
+            and metadata.get("sha256") == sha256
+            and (layout is None or metadata.get("layout") in (None, *LAYOUT_RECORDS[layout]))
+        ):
             return candidate
     return None
 
@@ -468,7 +482,9 @@ def _read_metadata(path: Path, fmt: str) -> dict[str, Any] | None:
     if not isinstance(data, dict) or not isinstance(data.get("textdrop"), dict):
         return None
     pages = data.get("pages")
-    return {
+    listed = pages if isinstance(pages, list) else []
+    layout = next((page["layout"] for page in listed if isinstance(page, dict) and page.get("layout")), None)
+    metadata = {
         "textdrop": data["textdrop"].get("version"),
         "source": data.get("source"),
         "sha256": data.get("sha256"),
@@ -477,7 +493,12 @@ def _read_metadata(path: Path, fmt: str) -> dict[str, Any] | None:
         "pages": len(pages) if isinstance(pages, list) else pages,
         "created": data["textdrop"].get("created"),
         "seconds": data.get("seconds"),
-    } | ({"source_folder": data["textdrop"]["source_folder"]} if "source_folder" in data["textdrop"] else {})
+    }
+    if layout:
+        metadata["layout"] = layout
+    if "source_folder" in data["textdrop"]:
+        metadata["source_folder"] = data["textdrop"]["source_folder"]
+    return metadata
 
 
 def _front_matter(text: str) -> dict[str, Any] | None:

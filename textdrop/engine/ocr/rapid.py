@@ -38,6 +38,7 @@ from textdrop.engine.models.memory import release_memory
 from textdrop.engine.ocr.layout import compose, join_rows
 from textdrop.engine.ocr.layout_model import LayoutModel
 from textdrop.engine.ocr.regions import compose_regions
+from textdrop.engine.ocr.spacing import respace_reading
 from textdrop.engine.registry import Engine, RecognizeOptions
 from textdrop.engine.result import Line, PageResult
 
@@ -106,6 +107,11 @@ PROBE_LINES = 8
 
 PROBE_SCORE = 0.8
 """Mean confidence from which a probing pack counts as reading the unreadable lines."""
+
+
+RTL_PACKS = {pack.id for pack in LANGUAGE_PACKS if pack.rtl}
+"""Packs whose readings RapidOCR reorders for display, so their characters no longer follow their CTC frames
+and their spaces are left as read (:func:`~textdrop.engine.ocr.spacing.respace`)."""
 
 
 class RapidEngine(Engine):
@@ -190,7 +196,7 @@ class RapidEngine(Engine):
             width=width,
             height=height,
             rotation=rotation,
-            layout="regions" if use_layout else "off",
+            layout="regions" if use_layout else "lines" if options.layout else "off",
             lines=ordered,
             markdown=markdown,
             text=text,
@@ -305,13 +311,12 @@ class RapidEngine(Engine):
 
         readings = []
         for name, reader in readers:
-            found = reader(TextRecInput(img=crops))
-            readings.append(
-                [
-                    (text.strip(), float(score), name)
-                    for text, score in zip(found.txts, found.scores, strict=True)
-                ]
-            )
+            found = reader(TextRecInput(img=crops, return_word_box=name not in RTL_PACKS))
+            texts = [text.strip() for text in found.txts]
+            if name not in RTL_PACKS:
+                words = found.word_results
+                texts = [respace_reading(*reading) for reading in zip(texts, crops, words, strict=True)]
+            readings.append([(t, float(score), name) for t, score in zip(texts, found.scores, strict=True)])
         lines, unreadable = [], []
         for index, quad in enumerate(quads):
             aspect = _aspect(quad)
