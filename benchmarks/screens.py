@@ -11,7 +11,7 @@ folder in the layout ``textdrop bench`` reads (``<stem>.png`` beside ``<stem>.gt
     .venv/bin/python -m textdrop bench /tmp/screens
 
 The phrases are drawn at random from the word lists below (seeded), so the set is not a set of chosen
-files; the figures are in ``docs/adr/016-screen-text-spacing.md``.
+files; the figures are in ``docs/adr/019-screen-text-spacing.md``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Chinese phrase meets a Latin word or number (``复制今天报告 Excel 项目``
 CTC decoding still says where each character fired (the column of its first frame), so the blank stretch of
 ink between two consecutive characters can be measured in the line crop and compared with the glyph height:
 a space is about a quarter of an em wide, the side bearings of a Chinese character and a Latin letter less.
-See ``docs/adr/016-screen-text-spacing.md`` for the figures behind the thresholds.
+See ``docs/adr/019-screen-text-spacing.md`` for the figures behind the thresholds.
 """
 
 from __future__ import annotations
