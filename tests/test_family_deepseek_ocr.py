@@ -30,6 +30,7 @@ STORED = deepseek_ocr.STORED_CHAT_TEMPLATE
 (issue 13, finding 2): fine for a string, a Python ``repr`` for a list of content parts."""
 
 needs_llama = pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed")
+needs_mlx = pytest.mark.skipif(find_spec("mlx_vlm") is None, reason="mlx-vlm is not installed")
 
 
 @pytest.fixture(scope="session")
@@ -117,3 +118,36 @@ def test_deepseek_ocr_recorded_grounding_answer_becomes_markdown() -> None:
     expected = (RECORDED / "deepseek_ocr_title.expected.md").read_text(encoding="utf-8")
     assert clean(FAMILY, answer) + "\n" == expected
     assert "<|ref|>" not in clean(FAMILY, answer) and "[[" not in clean(FAMILY, answer)
+
+
+def test_deepseek_ocr_mlx_has_no_tiny_fixture(tmp_path: Path) -> None:
+    """mlx-vlm's fixed ViT-B SAM makes a page cost minutes on a CPU: the plain build says so."""
+    with pytest.raises(NotImplementedError, match="about 410 s"):
+        deepseek_ocr.build("mlx", tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@needs_mlx
+@pytest.mark.slow
+def test_deepseek_ocr_mlx_full_size_folder_loads_and_its_decoder_is_programmed(tmp_path: Path) -> None:
+    """The folder ``benchmarks/deepseek_ocr_mlx.py`` measures: ``mlx_vlm.load`` accepts it (strict weights,
+    the fixed ViT-B SAM included), and its DeepSeek-V2 MoE decoder, run on the prompt's text alone (the SAM
+    pass over a page takes minutes), emits the grounding answer and then its end-of-sentence token."""
+    import mlx.core as mx
+    from mlx_vlm import load
+    from mlx_vlm.generate import generate_step
+
+    model = deepseek_ocr.build("mlx", tmp_path / "model", full_size_sam=True)
+    mlx_model, processor = load(str(model.path))
+    tokenizer = processor.tokenizer
+    assert mlx_model.sam_model.blocks[0].attn.qkv.weight.shape == (3 * 768, 768)  # ViT-B, as measured
+    prompt = tokenizer(FAMILY.prompts["markdown"], add_special_tokens=False)["input_ids"]
+    bos = 0  # the id processing_deepseekocr.py puts before every prompt
+    sampled: list[int] = []
+    for token, _ in generate_step(
+        mx.array([[bos, *prompt]]), mlx_model, None, None, max_tokens=20, temperature=0.0
+    ):
+        sampled.append(int(token))
+        if sampled[-1] == tokenizer.eos_token_id:
+            break
+    assert tokenizer.decode(sampled, skip_special_tokens=False) == deepseek_ocr.ANSWER + deepseek_ocr.EOS
