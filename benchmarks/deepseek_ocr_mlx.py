@@ -5,8 +5,9 @@ mlx-vlm 0.7.10 builds DeepSeek-OCR's SAM encoder at ViT-B size whatever the conf
 (``build("mlx", out, full_size_sam=True)``) into a temporary folder and prints, as medians over ``--runs``:
 build seconds, folder MB, ``mlx_vlm.load`` seconds; then the SAM encoder alone on one 1024 px view
 (``--sam-runs``) and, with ``--page``, one page through textdrop's engine (``create_engine("mlx:<folder>")``,
-``recognize``), with its answer and whether it fell back. The SAM pass took about 410 s on the 2-core CI
-machine, which is why there is no end-to-end mlx test for DeepSeek-OCR.
+``recognize``), with its answer and whether it fell back. The SAM pass took 250 to 410 s on the 2-core CI
+machine (250 s in float16, 410 s in float32, the machine shared), which is why there is no end-to-end mlx
+test for DeepSeek-OCR.
 
     .venv/bin/python benchmarks/deepseek_ocr_mlx.py [--runs 3] [--sam-runs 1] [--page]
 """

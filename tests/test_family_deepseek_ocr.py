@@ -122,7 +122,7 @@ def test_deepseek_ocr_recorded_grounding_answer_becomes_markdown() -> None:
 
 def test_deepseek_ocr_mlx_has_no_tiny_fixture(tmp_path: Path) -> None:
     """mlx-vlm's fixed ViT-B SAM makes a page cost minutes on a CPU: the plain build says so."""
-    with pytest.raises(NotImplementedError, match="about 410 s"):
+    with pytest.raises(NotImplementedError, match="250 to 410 s"):
         deepseek_ocr.build("mlx", tmp_path)
     assert not any(tmp_path.iterdir())
 
