@@ -11,12 +11,12 @@ import pytest
 from tests.fixtures.tiny import glm_ocr
 from tests.helpers.tiny_families import (
     BACKENDS,
+    assert_reads_as_the_card_says,
+    fixture_bytes,
     needs_llama,
     needs_mlx,
-    read_page,
     run_llama,
     run_mlx,
-    token_ids,
 )
 from textdrop.engine.vlm import families
 from textdrop.engine.vlm.prompts import build_prompt
@@ -31,10 +31,8 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.vlm
 def test_glm_ocr_fixture_is_tiny(tiny_dir: Path) -> None:
-    llama = glm_ocr.build("llama", tiny_dir / "size-llama")
-    mlx = glm_ocr.build("mlx", tiny_dir / "size-mlx")
-    assert llama.path.stat().st_size + llama.mmproj.stat().st_size < 2_000_000
-    assert sum(p.stat().st_size for p in mlx.path.iterdir()) < 2_000_000
+    for backend in ("llama", "mlx"):
+        assert fixture_bytes(glm_ocr.build(backend, tiny_dir / f"size-{backend}")) < 2_000_000
 
 
 @pytest.mark.vlm
@@ -66,16 +64,7 @@ def test_glm_ocr_mlx_prompt_and_answer(tiny_dir: Path) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_glm_ocr_through_the_engine(backend: str, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = glm_ocr.build(backend, tiny_dir / f"engine-tiny-glm-ocr-{backend}")
-    run = read_page(model, monkeypatch)
-    assert run.family == "glm-ocr"
-    assert token_ids(model, run.prompt) == token_ids(model, model.prompt), (
-        "not the model card's prompt (image, then the task)"
-    )
-    if backend == "mlx":  # as mlx-vlm tokenizes it (special tokens added where mlx-vlm adds them)
-        assert run.prompt_ids == token_ids(model, model.prompt)
-    assert run.raw == MARKDOWN  # <|user|> ends the turn and is not part of the text
-    assert run.page.markdown == MARKDOWN
-    assert run.page.fallback is None
+    assert_reads_as_the_card_says(model, monkeypatch, "glm-ocr", MARKDOWN, MARKDOWN, "image, then the task")
 
 
 def test_glm_ocr_family_prompt_and_guess() -> None:

@@ -12,12 +12,12 @@ import pytest
 from tests.fixtures.tiny import paddleocr_vl
 from tests.helpers.tiny_families import (
     BACKENDS,
+    assert_reads_as_the_card_says,
+    fixture_bytes,
     needs_llama,
     needs_mlx,
-    read_page,
     run_llama,
     run_mlx,
-    token_ids,
 )
 from textdrop.engine.vlm import families
 
@@ -32,10 +32,8 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.vlm
 def test_paddleocr_vl_fixture_is_small(tiny_dir: Path) -> None:
     """About 2 MB: mlx-vlm's projector fixes the text width at 1024, so the embeddings dominate."""
-    llama = paddleocr_vl.build("llama", tiny_dir / "size-llama")
-    mlx = paddleocr_vl.build("mlx", tiny_dir / "size-mlx")
-    assert llama.path.stat().st_size + llama.mmproj.stat().st_size < 2_300_000
-    assert sum(p.stat().st_size for p in mlx.path.iterdir()) < 2_300_000
+    for backend in ("llama", "mlx"):
+        assert fixture_bytes(paddleocr_vl.build(backend, tiny_dir / f"size-{backend}")) < 2_300_000
 
 
 @pytest.mark.vlm
@@ -68,16 +66,9 @@ def test_paddleocr_vl_through_the_engine(
     backend: str, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = paddleocr_vl.build(backend, tiny_dir / f"engine-tiny-paddleocr-vl-{backend}")
-    run = read_page(model, monkeypatch)
-    assert run.family == "paddleocr-vl"
-    assert token_ids(model, run.prompt) == token_ids(model, model.prompt), (
-        "not the model card's prompt (image, then OCR:)"
-    )
-    if backend == "mlx":  # as mlx-vlm tokenizes it (special tokens added where mlx-vlm adds them)
-        assert run.prompt_ids == token_ids(model, model.prompt)
-    assert run.raw == paddleocr_vl.ANSWER  # the OTSL control tokens reach textdrop (keep_special)
-    assert run.page.markdown == TABLE
-    assert run.page.fallback is None
+    why = "image, then OCR:"
+    # the raw answer keeps the OTSL control tokens (keep_special); the converter makes them a table
+    assert_reads_as_the_card_says(model, monkeypatch, "paddleocr-vl", paddleocr_vl.ANSWER, TABLE, why)
 
 
 def test_paddleocr_vl_family_keeps_special_tokens_and_guesses() -> None:

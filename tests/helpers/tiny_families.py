@@ -294,3 +294,28 @@ def run_mlx(model, prompt_text: str) -> tuple[str, str, object, str]:
         mlx_model, processor, prompt, image=[page_image()], max_tokens=64, temperature=0.0, verbose=False
     )
     return prompt, getattr(result, "text", result), processor, helper
+
+
+def fixture_bytes(model: Any) -> int:
+    """The bytes a built fixture takes: GGUF model + mmproj (llama) or the whole folder (mlx)."""
+    if model.mmproj is not None:
+        return model.path.stat().st_size + model.mmproj.stat().st_size
+    return sum(p.stat().st_size for p in model.path.iterdir())
+
+
+def assert_reads_as_the_card_says(
+    model: Any, monkeypatch: pytest.MonkeyPatch, family: str, raw: str, markdown: str, why: str
+) -> Run:
+    """Read a page with ``model`` through the engine and assert what every family test asserts: the family
+    taken, the model card's prompt at token level (``why`` says what the card's prompt is), the raw answer
+    ``raw`` with its control tokens, the converted ``markdown``, and no fallback."""
+    run = read_page(model, monkeypatch)
+    assert run.family == family
+    card = token_ids(model, model.prompt)
+    assert token_ids(model, run.prompt) == card, f"not the model card's prompt ({why})"
+    if model.backend == "mlx":  # as mlx-vlm tokenizes it (special tokens added where mlx-vlm adds them)
+        assert run.prompt_ids == card
+    assert run.raw == raw
+    assert run.page.markdown == markdown
+    assert run.page.fallback is None
+    return run
