@@ -247,6 +247,47 @@ def test_a_picture_set_across_the_gutter_does_not_merge_the_columns() -> None:
     assert markdown.index("bravo") < markdown.index("*[Figure]*") < markdown.index("charlie")
 
 
+def test_a_header_the_model_boxed_in_part_takes_the_rest_of_its_row() -> None:
+    """A fax header: the model boxes only the page number at the right; the transmission line beside it,
+    in no region, joins the header instead of being read as body text, and nothing of the body does."""
+    lines = [
+        Line("09/22/97 MON 15:35 FAX 12124554900", (40, 70, 300, 86), 1.0),
+        Line("001", (640, 72, 668, 84), 1.0),
+        *[Line(f"alpha words of the body {i}", (40, 200 + 40 * i, 600, 230 + 40 * i), 1.0) for i in range(6)],
+    ]
+    regions = [Region("header", (639, 72, 668, 85), 0.9), Region("text", (40, 200, 600, 430), 0.9)]
+    ordered, markdown, text = compose_regions(lines, regions)
+    assert markdown.splitlines()[0] == "<!-- header: 09/22/97 MON 15:35 FAX 12124554900 001 -->"
+    assert lines_of(text)[0] == "09/22/97 MON 15:35 FAX 12124554900 001"
+    assert marker_runs(text) == ["alpha"]
+    assert sorted(map(id, ordered)) == sorted(map(id, lines))  # every line once
+
+
+def test_a_table_under_a_banner_row_keeps_its_columns() -> None:
+    """A form whose table region starts with a banner across all its columns: the banner takes one cell,
+    the columns come from the other rows; a table region of one column is read as lines, not a table."""
+    banner = Line("Fax Fax Fax Fax Fax Fax", (100, 100, 620, 130), 1.0)
+    cells = [
+        Line("Date:", (100, 160, 170, 180), 1.0),
+        Line("September 22, 1997", (210, 160, 320, 180), 1.0),
+        Line("To:", (100, 200, 130, 220), 1.0),
+        Line("Ron Milstein", (210, 200, 290, 220), 1.0),
+        Line("From:", (390, 200, 430, 220), 1.0),
+        Line("JJ Klein", (480, 200, 540, 220), 1.0),
+    ]
+    _, markdown, text = compose_regions([banner, *cells], [Region("table", (95, 95, 625, 225), 0.9)])
+    assert markdown.splitlines() == [
+        "|  |  | Fax Fax Fax Fax Fax Fax |  |",
+        "|---|---|---|---|",
+        "| Date: | September 22, 1997 |  |  |",
+        "| To: | Ron Milstein | From: | JJ Klein |",
+    ]
+    assert lines_of(text)[1] == "Date: September 22, 1997"  # the text reads row by row as before
+    single = [Line(f"entry {i}", (100, 100 + 40 * i, 300, 130 + 40 * i), 1.0) for i in range(3)]
+    _, markdown, _ = compose_regions(single, [Region("table", (95, 95, 305, 215), 0.9)])
+    assert markdown == "entry 0\nentry 1\nentry 2\n"
+
+
 def test_lines_in_no_region_are_read_by_their_geometry() -> None:
     """A receipt where the model finds nothing reads exactly as the line geometry reads it."""
     lines = [

@@ -46,6 +46,10 @@ PARAGRAPH_GAP = 1.0
 """Vertical gap between the middle halves of two rows (see :func:`_core`), in median line heights, from
 which a new paragraph starts: about 0.5 between consecutive lines of a paragraph, 1.5 across a blank line."""
 
+SPANNING = 0.6
+"""A line in a table at least this share of the table's width spans its columns (a title row, a banner):
+the columns are found without it, and it takes the cell of its centre."""
+
 HEADING_SIZE = 1.5
 """A short paragraph whose lines are this many times the median line height is a heading."""
 
@@ -306,10 +310,19 @@ def table_markdown(rows: list[Row], cuts: list[float] | None = None) -> str:
     Args:
         rows: the table's rows, top to bottom.
         cuts: x positions in pixels between columns (ruled tables: their vertical rules); None: the
-            vertical gaps shared by the rows' cells.
+            vertical gaps shared by the rows' cells, less lines across :data:`SPANNING` of the table's
+            width (a title row, a banner over the columns).
+
+    Returns:
+        The table, or its rows as lines of text when they have no columns (one cell is not a table).
     """
     if cuts is None:
-        cuts = column_gaps([line for row in rows for line in row.lines])
+        lines = [line for row in rows for line in row.lines]
+        left, _, right, _ = _extent(lines)
+        cells = [line for line in lines if line.bbox[2] - line.bbox[0] < SPANNING * (right - left)]
+        cuts = column_gaps(cells) if cells else []
+    if not cuts:
+        return "\n".join(_escape(row.text) for row in rows)
     table = []
     for row in rows:
         columns = [""] * (len(cuts) + 1)

@@ -182,6 +182,7 @@ def _units(lines: list[Line], regions: list[Region], unit: float) -> list[Unit]:
             u.lines = []
             u.kind = "dropped"
     units = [u for u in units if u.lines or u.kind == "figure"]
+    loose = _running_lines(loose, units)
     for caption in [u for u in units if u.kind.endswith("_caption")]:
         owner = _owner(caption, [u for u in units if u.kind == caption.kind.removesuffix("_caption")], unit)
         if owner is None:
@@ -203,6 +204,35 @@ def _units(lines: list[Line], regions: list[Region], unit: float) -> list[Unit]:
             beside.lines.extend(block_lines)
             beside.box = _extent([beside.box, box])
     return units
+
+
+def _running_lines(loose: list[Line], units: list[Unit]) -> list[Line]:
+    """Lines in no region that belong to a header or footer beside them; the others are returned.
+
+    The model often boxes only part of a running header or footer (the page number at the right of a fax
+    header). A loose line joins such a unit when it shares the rows of one of its lines (half the lower
+    one's height) and lies wholly above (header) or below (footer) every other region with lines.
+    """
+    body = [u for u in units if u.kind not in APART and u.lines]
+    top = min((u.box[1] for u in body), default=None)
+    bottom = max((u.box[3] for u in body), default=None)
+    rest = []
+    for line in loose:
+        owner = next(
+            (
+                u
+                for u in units
+                if u.kind in APART
+                and any(_shared_height(line.bbox, other.bbox) >= 0.5 for other in u.lines)
+                and (top is None or (line.bbox[3] <= top if u.kind == "header" else line.bbox[1] >= bottom))
+            ),
+            None,
+        )
+        if owner is None:
+            rest.append(line)
+        else:
+            owner.lines.append(line)
+    return rest
 
 
 def _core(line: Line) -> tuple[int, int, int, int]:
