@@ -46,6 +46,10 @@ PARAGRAPH_GAP = 1.0
 """Vertical gap between the middle halves of two rows (see :func:`_core`), in median line heights, from
 which a new paragraph starts: about 0.5 between consecutive lines of a paragraph, 1.5 across a blank line."""
 
+TABLE_GAP = 4.0
+"""Highest blank space, in line heights, between two rows of one table; a wider one ends it (a key-value
+sidebar and a chart's axis label far below it are not one table)."""
+
 SPANNING = 0.6
 """A line in a table at least this share of the table's width spans its columns (a title row, a banner):
 the columns are found without it, and it takes the cell of its centre."""
@@ -275,10 +279,10 @@ def _continues(prev: Row, row: Row, unit: float) -> bool:
     """True when ``row`` belongs to the same block as the row before it."""
     if prev.table != row.table:
         return False
-    if row.table is not None:
-        return True
-    a, b = prev.box, row.box
     gap = min(_core(line)[0] for line in row.lines) - max(_core(line)[1] for line in prev.lines)
+    if row.table is not None:
+        return gap <= TABLE_GAP * unit
+    a, b = prev.box, row.box
     if gap > PARAGRAPH_GAP * unit or min(a[2], b[2]) <= max(a[0], b[0]):
         return False
     ratio = _row_height([prev]) / max(1, _row_height([row]))

@@ -84,8 +84,9 @@ PARAGRAPH_GAP = 1.5
 the model's box left out."""
 
 PAGE_FIGURE = 0.5
-"""A figure holding at least this share of the page's lines is the page itself (a chart, a slide, a form):
-it gets no placeholder, and its lines are read as lines in no region."""
+"""A figure holding at least this share of the page's lines and of the area they span is the page itself
+(a chart, a slide, a form): it gets no placeholder, and its lines are read as lines in no region. A smaller
+figure full of short lines (a box of financial tables under a report's text) stays a figure."""
 
 APART = ("header", "footer")
 
@@ -176,8 +177,9 @@ def _units(lines: list[Line], regions: list[Region], unit: float) -> list[Unit]:
             loose.append(line)
         else:
             units[best[2]].lines.append(line)
+    page = _area(_extent([line.bbox for line in lines]))
     for u in units:
-        if u.kind == "figure" and len(u.lines) >= PAGE_FIGURE * len(lines):
+        if u.kind == "figure" and len(u.lines) >= PAGE_FIGURE * len(lines) and _area(u.box) >= PAGE_FIGURE * page:
             loose.extend(u.lines)  # a chart, slide or form the model calls a picture: read its lines
             u.lines = []
             u.kind = "dropped"
