@@ -288,6 +288,33 @@ def test_a_table_under_a_banner_row_keeps_its_columns() -> None:
     assert markdown == "entry 0\nentry 1\nentry 2\n"
 
 
+def test_text_beside_a_table_s_rules_is_not_part_of_the_table() -> None:
+    """A report page: the model boxes a table ruled across its width together with the text column to
+    its right. The lines beside the rules are read as their own column after the table, and the table's
+    rows are not merged through the column's taller lines."""
+    gray = np.full((900, 2000), 255, np.uint8)
+    for y in range(100, 700, 120):
+        gray[y : y + 3, 100:1200] = 0  # a rule under every second row, across the table only
+    lines = []
+    for i, row in enumerate(PRICES):
+        top = 110 + 60 * i
+        lines += [
+            Line(cell, (x, top, x + 200, top + 30), 1.0) for cell, x in zip(row, (100, 500, 950), strict=True)
+        ]
+    column = [
+        Line(f"alpha words of the profile {i}", (1300, 110 + 75 * i, 1900, 150 + 75 * i), 1.0)
+        for i in range(6)
+    ]
+    ordered, markdown, text = compose_regions(
+        [*lines, *column], [Region("table", (95, 95, 1905, 700), 0.9)], gray
+    )
+    assert lines_of(text)[: len(PRICES)] == [" ".join(row) for row in PRICES]
+    assert marker_runs(text) == ["alpha"] and lines_of(text)[len(PRICES)].startswith("alpha")
+    assert "| apples | north farm | 12.50 |" in markdown
+    assert not any("alpha" in line for line in markdown.splitlines() if line.startswith("|"))
+    assert sorted(map(id, ordered)) == sorted(map(id, lines + column))  # every line once
+
+
 def test_lines_in_no_region_are_read_by_their_geometry() -> None:
     """A receipt where the model finds nothing reads exactly as the line geometry reads it."""
     lines = [

@@ -24,7 +24,7 @@ import logging
 import statistics
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -91,6 +91,18 @@ figure full of short lines (a box of financial tables under a report's text) sta
 APART = ("header", "footer")
 
 
+class Rules(NamedTuple):
+    """The straight rules :func:`_rules` finds in a table region, in page pixels."""
+
+    rows: list[float]
+    """y positions of its horizontal rules, top to bottom."""
+    columns: list[float]
+    """x positions of its vertical rules, left to right."""
+    span: tuple[int, int] | None
+    """``(left, right)`` of its horizontal rules together: the table's width when it is ruled across; None
+    without horizontal rules."""
+
+
 @dataclass
 class Unit:
     """Lines read together: a region with its caption, or a block of lines in no region."""
@@ -121,6 +133,8 @@ def compose_regions(
         return [], "", ""
     unit = line_unit(lines)
     units = _units(lines, regions, unit)
+    if gray is not None:
+        units = [part for u in units for part in (_beside_rules(u, gray, unit) if u.kind == "table" else [u])]
     markdown: dict[str, list[str]] = {"header": [], "body": [], "footer": []}
     text: dict[str, list[str]] = {"header": [], "body": [], "footer": []}
     ordered: dict[str, list[Line]] = {"header": [], "body": [], "footer": []}
@@ -179,7 +193,11 @@ def _units(lines: list[Line], regions: list[Region], unit: float) -> list[Unit]:
             units[best[2]].lines.append(line)
     page = _area(_extent([line.bbox for line in lines]))
     for u in units:
-        if u.kind == "figure" and len(u.lines) >= PAGE_FIGURE * len(lines) and _area(u.box) >= PAGE_FIGURE * page:
+        if (
+            u.kind == "figure"
+            and len(u.lines) >= PAGE_FIGURE * len(lines)
+            and _area(u.box) >= PAGE_FIGURE * page
+        ):
             loose.extend(u.lines)  # a chart, slide or form the model calls a picture: read its lines
             u.lines = []
             u.kind = "dropped"
@@ -392,6 +410,40 @@ def _row_gaps(units: list[Unit], slack: float) -> list[tuple[float, float]]:
     return gaps
 
 
+def _beside_rules(table: Unit, gray: np.ndarray, unit: float) -> list[Unit]:
+    """A table region less the lines beside its horizontal rules, which become text units of their own.
+
+    The model sometimes boxes a ruled table together with a column of text beside it (a report's financial
+    statements with the company profile to their right); the rules run across the table only. Lines wholly
+    left or right of the rules (by more than :data:`SLACK` line heights) are split off when no line crosses
+    the rules' ends and at least two lines stay in the table.
+    """
+    span = _rules(gray, table.box).span
+    if span is None:
+        return [table]
+    reach = (span[0] - SLACK * unit, span[1] + SLACK * unit)
+    sides: dict[str, list[Line]] = {"left": [], "inside": [], "right": []}
+    for line in table.lines:
+        if line.bbox[2] <= reach[0]:
+            sides["left"].append(line)
+        elif line.bbox[0] >= reach[1]:
+            sides["right"].append(line)
+        elif reach[0] <= line.bbox[0] and line.bbox[2] <= reach[1]:
+            sides["inside"].append(line)
+        else:
+            return [table]  # a line across the rules' end: the rules do not bound the table
+    if not (sides["left"] or sides["right"]) or len(sides["inside"]) < 2:
+        return [table]
+    table.lines = sides["inside"]
+    table.box = _extent([line.bbox for line in table.lines + table.caption])
+    beside = [
+        Unit("text", _extent([line.bbox for line in side]), side)
+        for side in (sides["left"], sides["right"])
+        if side
+    ]
+    return [table, *beside]
+
+
 def _render(item: Unit, unit: float, gray: np.ndarray | None) -> tuple[str, list[str], list[Line]]:
     """A unit as ``(markdown, text paragraphs, lines in reading order)``."""
     caption = order_blocks(item.caption, unit) if item.caption else []
@@ -465,7 +517,7 @@ def _fills_measure(lines: list[Line]) -> bool:
 
 def _table_cells(item: Unit, gray: np.ndarray | None) -> tuple[list[Row], list[float] | None]:
     """The table's rows and column cuts: from its rules when ruled, else from its lines' gaps (None)."""
-    rows_y, rules_x = _rules(gray, item.box) if gray is not None else ([], [])
+    rows_y, rules_x, _ = _rules(gray, item.box) if gray is not None else Rules([], [], None)
     centres = [(line.bbox[0] + line.bbox[2]) / 2 for line in item.lines]
     cuts_x: list[float] = []
     for x in rules_x:  # only rules with cells on both sides: the frame and double rules divide nothing
@@ -489,8 +541,8 @@ def _table_cells(item: Unit, gray: np.ndarray | None) -> tuple[list[Row], list[f
     return rows, cuts_x
 
 
-def _rules(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[list[float], list[float]]:
-    """y positions of a table's horizontal rules and x positions of its vertical rules, in page pixels.
+def _rules(gray: np.ndarray, box: tuple[int, int, int, int]) -> Rules:
+    """A table's rules, in page pixels (see :class:`Rules`).
 
     Dark strokes are found by Otsu thresholding, then opened with a long thin kernel (OpenCV's
     morphological line extraction): what survives is a straight run at least :data:`RULE_SHARE` of the
@@ -499,16 +551,17 @@ def _rules(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[list[float
     import cv2
 
     x0, y0, x1, y1 = box
-    crop = gray[max(0, y0 - 4) : y1 + 4, max(0, x0 - 4) : x1 + 4]
+    left, top = max(0, x0 - 4), max(0, y0 - 4)
+    crop = gray[top : y1 + 4, left : x1 + 4]
     if crop.size == 0:
-        return [], []
+        return Rules([], [], None)
     _, ink = cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
-    found = []
+    found, span = [], None
     for axis, length in ((1, crop.shape[1]), (0, crop.shape[0])):
         size = max(8, int(length * RULE_SHARE))
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, 1) if axis == 1 else (1, size))
-        strokes = cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel)
-        profile = (strokes > 0).sum(axis=axis) >= size
+        strokes = cv2.morphologyEx(ink, cv2.MORPH_OPEN, kernel) > 0
+        profile = strokes.sum(axis=axis) >= size
         positions, run = [], []
         for index, on in enumerate(profile):
             if on:
@@ -518,6 +571,8 @@ def _rules(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[list[float
                 run = []
         if run:
             positions.append((run[0] + run[-1]) / 2)
-        offset = max(0, y0 - 4) if axis == 1 else max(0, x0 - 4)
-        found.append([offset + p for p in positions])
-    return found[0], found[1]
+        found.append([(top if axis == 1 else left) + p for p in positions])
+        if axis == 1 and positions:
+            columns = np.flatnonzero(strokes.any(axis=0))
+            span = (left + int(columns[0]), left + int(columns[-1]))
+    return Rules(found[0], found[1], span)
