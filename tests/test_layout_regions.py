@@ -315,6 +315,51 @@ def test_text_beside_a_table_s_rules_is_not_part_of_the_table() -> None:
     assert sorted(map(id, ordered)) == sorted(map(id, lines + column))  # every line once
 
 
+def test_rules_around_groups_of_rows_do_not_merge_the_rows() -> None:
+    """A ruled table whose rules set off its head and groups of two rows: each visual row is a row."""
+    gray = np.full((600, 1300), 255, np.uint8)
+    for y in (150, 290):
+        gray[y : y + 3, 100:1200] = 0
+    for x in (500, 900):
+        gray[100:430, x : x + 3] = 0
+    lines = []
+    for row, top in zip(PRICES, (110, 170, 230, 310, 370), strict=True):
+        lines += [
+            Line(cell, (x, top, x + 200, top + 30), 1.0) for cell, x in zip(row, (120, 520, 920), strict=True)
+        ]
+    _, markdown, text = compose_regions(lines, [Region("table", (95, 95, 1205, 435), 0.9)], gray)
+    assert markdown.splitlines()[2:] == [f"| {' | '.join(row)} |" for row in PRICES[1:]]
+    assert lines_of(text) == [" ".join(row) for row in PRICES]
+
+
+def test_pages_framed_four_to_a_sheet_are_read_page_by_page() -> None:
+    """A transcript printed four pages to a sheet, each page boxed: the model calls the sheet a table; the
+    frames hold pages of text, so the pages are read down the left column, then down the right."""
+    gray = np.full((2200, 2000), 255, np.uint8)
+    for y in (100, 1100, 2100):
+        gray[y : y + 3, 100:1900] = 0
+    for x in (100, 1000, 1900):
+        gray[100:2103, x : x + 3] = 0
+    lines = []
+    for marker, left, top in (
+        ("alpha", 150, 150),
+        ("bravo", 150, 1150),
+        ("charlie", 1050, 150),
+        ("delta", 1050, 1150),
+    ):
+        lines += [
+            Line(
+                f"{marker} said that the words of line {i} run on",
+                (left, top + 80 * i, left + 800, top + 80 * i + 40),
+                1.0,
+            )
+            for i in range(10)
+        ]
+    _, markdown, text = compose_regions(lines, [Region("table", (95, 95, 1905, 2105), 0.9)], gray)
+    assert marker_runs(text) == ["alpha", "bravo", "charlie", "delta"]
+    assert "|" not in markdown
+
+
 def test_lines_in_no_region_are_read_by_their_geometry() -> None:
     """A receipt where the model finds nothing reads exactly as the line geometry reads it."""
     lines = [

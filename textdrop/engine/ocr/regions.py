@@ -76,6 +76,11 @@ FILLED = 0.75
 """Share of a column's width that most lines of running text fill (ragged-right lines included), and
 share of the lines that fill it."""
 
+FRAMED_ROWS = 8
+"""Fewest visual rows in every band between a ruled table's horizontal rules for the rules to frame text
+rather than divide rows: twice :data:`~textdrop.engine.ocr.layout.PROSE_LINES`, more than a wrapped cell
+holds."""
+
 CAPTION_DISTANCE = 3.0
 """Farthest distance, in median line heights, between a caption and the figure or table it belongs to."""
 
@@ -448,8 +453,8 @@ def _render(item: Unit, unit: float, gray: np.ndarray | None) -> tuple[str, list
     """A unit as ``(markdown, text paragraphs, lines in reading order)``."""
     caption = order_blocks(item.caption, unit) if item.caption else []
     if item.kind == "table":
-        rows, cuts = _table_cells(item, gray)
-        columns = _prose_columns(item.lines, cuts)
+        rows, cuts, framed = _table_cells(item, gray)
+        columns = _prose_columns(item.lines, cuts, framed)
         if columns is None:
             return _render_table(rows, cuts, caption, item.caption)
         blocks = [block for column in columns for block in order_blocks(column, unit)]
@@ -481,13 +486,16 @@ def _render_table(
     return "\n\n".join([table, *parts]), [text, *texts], table_lines + lines
 
 
-def _prose_columns(lines: list[Line], cuts: list[float] | None) -> list[list[Line]] | None:
+def _prose_columns(
+    lines: list[Line], cuts: list[float] | None, framed: bool = False
+) -> list[list[Line]] | None:
     """The columns, left to right, of a "table" that is really columns of prose; None for a table.
 
-    Prose columns: two or more of its columns are running text (unruled only), or it is two columns,
-    one running text and the other narrow (at most :data:`MARGIN` of the width: numbered lines of a
-    transcript, margin notes). ``cuts``: x positions of its vertical rules, or None: its gaps. A ruled
-    table with one wordy column is still a table.
+    Prose columns: two or more of its columns are running text (unruled, or ``framed``: the rules box
+    pages of text, as on a transcript printed four pages to a sheet), or it is two columns, one running
+    text and the other narrow (at most :data:`MARGIN` of the width: numbered lines of a transcript, margin
+    notes). ``cuts``: x positions of its vertical rules, or None: its gaps. A ruled table with wordy
+    columns whose rules divide its rows is still a table.
     """
     bounds = column_gaps(lines) if cuts is None else cuts
     by_index: dict[int, list[Line]] = {}
@@ -495,7 +503,7 @@ def _prose_columns(lines: list[Line], cuts: list[float] | None) -> list[list[Lin
         by_index.setdefault(sum((line.bbox[0] + line.bbox[2]) / 2 > x for x in bounds), []).append(line)
     columns = [by_index[index] for index in sorted(by_index)]
     prose = [column for column in columns if is_prose(column) or _fills_measure(column)]
-    if len(prose) >= 2 and cuts is None:
+    if len(prose) >= 2 and (cuts is None or framed):
         return columns
     if len(columns) != 2 or len(prose) != 1:
         return None
@@ -515,8 +523,17 @@ def _fills_measure(lines: list[Line]) -> bool:
     return full >= FILLED * len(lines)
 
 
-def _table_cells(item: Unit, gray: np.ndarray | None) -> tuple[list[Row], list[float] | None]:
-    """The table's rows and column cuts: from its rules when ruled, else from its lines' gaps (None)."""
+def _table_cells(item: Unit, gray: np.ndarray | None) -> tuple[list[Row], list[float] | None, bool]:
+    """The table's rows and column cuts: from its rules when ruled, else from its lines' gaps (None).
+
+    A band between two horizontal rules is one row, its cells' wrapped lines kept together, unless two or
+    more of its visual rows have cells in two or more columns: then the rules group rows (a header rule,
+    a total rule) and the band's visual rows are the table's rows.
+
+    Returns:
+        ``(rows, cuts, framed)``; ``framed``: it has horizontal and vertical rules and every band between
+        its horizontal rules holds at least :data:`FRAMED_ROWS` visual rows (boxes around text, not rows).
+    """
     rows_y, rules_x, _ = _rules(gray, item.box) if gray is not None else Rules([], [], None)
     centres = [(line.bbox[0] + line.bbox[2]) / 2 for line in item.lines]
     cuts_x: list[float] = []
@@ -525,20 +542,29 @@ def _table_cells(item: Unit, gray: np.ndarray | None) -> tuple[list[Row], list[f
         if divides and (not cuts_x or any(cuts_x[-1] < c < x for c in centres)):
             cuts_x.append(x)
     if not cuts_x:
-        return rows_of(item.lines), None
-    if len(rows_y) < 2:  # a grid of columns without row rules
-        return rows_of(item.lines), cuts_x
+        return rows_of(item.lines), None, False
+    if not rows_y:  # a grid of columns without row rules
+        return rows_of(item.lines), cuts_x, False
     cells: dict[int, list[Line]] = {}
     for line in item.lines:
         middle = (line.bbox[1] + line.bbox[3]) / 2
         cells.setdefault(sum(middle > y for y in rows_y), []).append(line)
 
-    def cell_order(line: Line) -> tuple[int, int]:
-        """Lines wrapped inside one cell: each cell top to bottom, the cells left to right."""
-        return sum((line.bbox[0] + line.bbox[2]) / 2 > x for x in cuts_x), line.bbox[1]
+    def column(line: Line) -> int:
+        return sum((line.bbox[0] + line.bbox[2]) / 2 > x for x in cuts_x)
 
-    rows = [Row(sorted(cells[index], key=cell_order)) for index in sorted(cells)]
-    return rows, cuts_x
+    rows, framed = [], True
+    for index in sorted(cells):
+        visual = rows_of(cells[index])
+        framed = framed and len(visual) >= FRAMED_ROWS
+        if sum(len({column(line) for line in row.lines}) >= 2 for row in visual) >= 2:
+            rows.extend(visual)  # rules around groups of rows, not around each row: the rows are visual
+        else:  # lines wrapped inside one cell: each cell top to bottom, the cells left to right
+            row_of = {id(line): number for number, row in enumerate(visual) for line in row.lines}
+            rows.append(
+                Row(sorted(cells[index], key=lambda line: (column(line), row_of[id(line)], line.bbox[0])))
+            )
+    return rows, cuts_x, framed
 
 
 def _rules(gray: np.ndarray, box: tuple[int, int, int, int]) -> Rules:
