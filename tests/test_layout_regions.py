@@ -264,8 +264,8 @@ def test_a_header_the_model_boxed_in_part_takes_the_rest_of_its_row() -> None:
 
 
 def test_a_table_under_a_banner_row_keeps_its_columns() -> None:
-    """A form whose table region starts with a banner across all its columns: the banner takes one cell,
-    the columns come from the other rows; a table region of one column is read as lines, not a table."""
+    """A form whose table region starts with a banner across all its columns: the banner takes the first
+    cell, the columns come from the other rows; a table region of one column is read as lines, not a table."""
     banner = Line("Fax Fax Fax Fax Fax Fax", (100, 100, 620, 130), 1.0)
     cells = [
         Line("Date:", (100, 160, 170, 180), 1.0),
@@ -277,7 +277,7 @@ def test_a_table_under_a_banner_row_keeps_its_columns() -> None:
     ]
     _, markdown, text = compose_regions([banner, *cells], [Region("table", (95, 95, 625, 225), 0.9)])
     assert markdown.splitlines() == [
-        "|  |  | Fax Fax Fax Fax Fax Fax |  |",
+        "| Fax Fax Fax Fax Fax Fax |  |  |  |",
         "|---|---|---|---|",
         "| Date: | September 22, 1997 |  |  |",
         "| To: | Ron Milstein | From: | JJ Klein |",
@@ -358,6 +358,28 @@ def test_pages_framed_four_to_a_sheet_are_read_page_by_page() -> None:
     _, markdown, text = compose_regions(lines, [Region("table", (95, 95, 1905, 2105), 0.9)], gray)
     assert marker_runs(text) == ["alpha", "bravo", "charlie", "delta"]
     assert "|" not in markdown
+
+
+def test_table_columns_are_found_past_a_long_label_and_between_rules() -> None:
+    """A financial statement: one label in ten runs into the first number column, and a rule divides only
+    the actual figures from the estimates; every number still gets a column of its own."""
+    years = ["Year", "2018", "2019", "2020", "2021"]
+    body = [[f"item {i}", *(f"{i}{j}.5" for j in range(4))] for i in range(10)]
+    body[3][0] = "item 3 with a label running long"
+    gray = np.full((800, 1400), 255, np.uint8)
+    gray[90:700, 848:851] = 0  # a rule between 2019 and 2020
+    lines = []
+    for i, row in enumerate([years, *body]):
+        top = 100 + 50 * i
+        for j, cell in enumerate(row):
+            x = 100 if j == 0 else 350 + 250 * (j - 1) + (0 if j < 3 else 50)
+            width = 420 if len(cell) > 20 else 150
+            lines.append(Line(cell, (x, top, x + width, top + 30), 1.0))
+    _, markdown, _ = compose_regions(lines, [Region("table", (95, 95, 1305, 635), 0.9)], gray)
+    table = markdown.splitlines()
+    assert table[0] == "| Year | 2018 | 2019 | 2020 | 2021 |"
+    assert table[2] == "| item 0 | 00.5 | 01.5 | 02.5 | 03.5 |"
+    assert table[5] == "| item 3 with a label running long | 30.5 | 31.5 | 32.5 | 33.5 |"
 
 
 def test_lines_in_no_region_are_read_by_their_geometry() -> None:

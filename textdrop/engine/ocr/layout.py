@@ -313,41 +313,64 @@ def table_markdown(rows: list[Row], cuts: list[float] | None = None) -> str:
 
     Args:
         rows: the table's rows, top to bottom.
-        cuts: x positions in pixels between columns (ruled tables: their vertical rules); None: the
-            vertical gaps shared by the rows' cells, less lines across :data:`SPANNING` of the table's
-            width (a title row, a banner over the columns).
+        cuts: x positions in pixels of a ruled table's vertical rules, or None. The columns are split
+            there and at the vertical gaps shared by the rows' cells (columns a rule does not divide), less
+            lines across :data:`SPANNING` of the table's width (a title row, a banner over the columns);
+            :data:`CROSSING` of the rows may have a cell across a gap (a long label). A cell across a
+            cut takes the column where it starts.
 
     Returns:
         The table, or its rows as lines of text when they have no columns (one cell is not a table).
     """
-    if cuts is None:
-        lines = [line for row in rows for line in row.lines]
-        left, _, right, _ = _extent(lines)
-        cells = [line for line in lines if line.bbox[2] - line.bbox[0] < SPANNING * (right - left)]
-        cuts = column_gaps(cells) if cells else []
+    lines = [line for row in rows for line in row.lines]
+    left, _, right, _ = _extent(lines)
+    cells = [line for line in lines if line.bbox[2] - line.bbox[0] < SPANNING * (right - left)]
+    gaps = column_gaps(cells, int(CROSSING * len(rows))) if cells else []
+    centres = [(line.bbox[0] + line.bbox[2]) / 2 for line in lines]
+
+    def apart(gap: float, rule: float) -> bool:
+        """True when cells lie between a gap and a rule: they divide different columns."""
+        return any(min(gap, rule) < centre < max(gap, rule) for centre in centres)
+
+    cuts = gaps if cuts is None else sorted(cuts + [g for g in gaps if all(apart(g, rule) for rule in cuts)])
     if not cuts:
         return "\n".join(_escape(row.text) for row in rows)
     table = []
     for row in rows:
         columns = [""] * (len(cuts) + 1)
-        for line in row.lines:
-            centre = (line.bbox[0] + line.bbox[2]) / 2
-            index = sum(centre > cut for cut in cuts)
+        for line in row.lines:  # by its left edge (less the detector's padding): a long label stays left
+            start = min((line.bbox[0] + line.bbox[2]) / 2, line.bbox[0] + line.height / 2)
+            index = sum(start > cut for cut in cuts)
             columns[index] = (columns[index] + " " + line.text.replace("|", "\\|")).strip()
         table.append("| " + " | ".join(columns) + " |")
     table.insert(1, "|" + "---|" * (len(cuts) + 1))
     return "\n".join(table)
 
 
-def column_gaps(lines: list[Line]) -> list[float]:
-    """x positions in pixels of the vertical gaps that no line's box covers, left to right."""
+def column_gaps(lines: list[Line], crossing: int = 0) -> list[float]:
+    """x positions in pixels of the vertical gaps between columns of ``lines``, left to right.
+
+    A gap is a run of x positions that at most ``crossing`` lines cover (0: none), with line centres on
+    both sides of it and between it and the next gap (no column is empty).
+    """
+    events = sorted([(line.bbox[0], 1) for line in lines] + [(line.bbox[2], -1) for line in lines])
+    runs: list[tuple[float, float]] = []
+    depth, start = 0, None
+    for x, step in events:
+        depth += step
+        if depth <= crossing and start is None:
+            start = x
+        elif depth > crossing and start is not None:
+            if x > start:
+                runs.append((start, x))
+            start = None
+    centres = sorted((line.bbox[0] + line.bbox[2]) / 2 for line in lines)
     cuts: list[float] = []
-    spans = sorted((line.bbox[0], line.bbox[2]) for line in lines)
-    reach = spans[0][1]
-    for start, end in spans[1:]:
-        if start > reach:
-            cuts.append((reach + start) / 2)
-        reach = max(reach, end)
+    for first, last in runs:
+        middle = (first + last) / 2
+        filled = any(c < middle and (not cuts or c > cuts[-1]) for c in centres)  # the column it closes
+        if filled and any(c > middle for c in centres):
+            cuts.append(middle)
     return cuts
 
 
