@@ -180,7 +180,7 @@ def test_each_line_is_read_by_the_recogniser_that_reads_it_best():
         [("Привет, как дела у тебя сегодня?", 0.93), ("Tota1 12.00 paid in cash todav", 0.81), ("", 0.0)]
     )
     lines, unreadable, used = engine._recognize(crops, _quads(3), [("built-in", builtin), ("eslav", eslav)])
-    assert [line.text for line in lines] == [
+    assert [item.line.text for item in lines] == [
         "Привет, как дела у тебя сегодня?",
         "Total 12.00 paid in cash today",
     ]

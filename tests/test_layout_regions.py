@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 from tests.helpers.pages import Page, font
 from textdrop.cli import run
 from textdrop.engine import recognize
-from textdrop.engine.ocr.layout import compose
+from textdrop.engine.ocr.layout import WordGaps, compose, split_at_gutters
 from textdrop.engine.ocr.layout_model import LayoutModel, Region
 from textdrop.engine.ocr.rapid import RapidEngine
 from textdrop.engine.ocr.regions import compose_regions
@@ -380,6 +380,45 @@ def test_table_columns_are_found_past_a_long_label_and_between_rules() -> None:
     assert table[0] == "| Year | 2018 | 2019 | 2020 | 2021 |"
     assert table[2] == "| item 0 | 00.5 | 01.5 | 02.5 | 03.5 |"
     assert table[5] == "| item 3 with a label running long | 30.5 | 31.5 | 32.5 | 33.5 |"
+
+
+def magazine_columns(first: Line, gaps: list[tuple[int, float, float]]) -> list[WordGaps]:
+    """Two columns of prose 20 px apart at 40 px line height (a tight magazine gutter) under ``first``."""
+    below = []
+    for i in range(1, 8):
+        top = 100 + 45 * i
+        below.append(Line(f"alpha words of the left column {i}", (100, top, 500, top + 40), 1.0))
+        below.append(Line(f"bravo words of the right column {i}", (520, top, 920, top + 40), 1.0))
+    return [WordGaps(first, gaps), *(WordGaps(line) for line in below)]
+
+
+def test_a_line_run_across_a_narrow_gutter_is_split_and_the_columns_read_in_turn() -> None:
+    """The detector joined the first lines of two columns; the blank between them, twice the line's word
+    space and continued by the gutter below, splits it, and the columns are read one after the other."""
+    first = Line("alpha first left words bravo first right words", (100, 100, 920, 140), 1.0)
+    # blanks after "alpha", "first", "left", "words" (the gutter), "bravo", "first", "right"
+    gaps = [(5, 170, 190), (10, 260, 280), (14, 340, 360), (19, 460, 560), (24, 630, 650), (29, 720, 740)]
+    lines = split_at_gutters(magazine_columns(first, gaps))
+    assert [line.text for line in lines[:2]] == ["alpha first left words", "bravo first right words"]
+    assert lines[0].bbox == (100, 100, 460, 140) and lines[1].bbox == (560, 100, 920, 140)
+    _, _, text = compose(lines, 1000, 600)
+    assert marker_runs(text) == ["alpha", "bravo"]
+    assert lines_of(text)[0] == "alpha first left words"
+
+
+def test_a_wide_word_space_inside_a_paragraph_is_not_a_gutter() -> None:
+    """A justified line's wide blank is crossed by the lines above and below it; a blank as wide as the
+    line's other word spaces is not a gutter even where the lines around it leave a gap."""
+    wide = Line("alpha loose justified words here", (100, 100, 920, 140), 1.0)
+    gaps = [(5, 170, 190), (10, 260, 280), (19, 460, 560), (24, 630, 650)]
+    paragraph = [WordGaps(wide, gaps)] + [
+        WordGaps(Line(f"alpha words running on {i}", (100, 100 + 45 * i, 920, 140 + 45 * i), 1.0))
+        for i in (1, 2)
+    ]
+    assert [line.text for line in split_at_gutters(paragraph)] == [item.line.text for item in paragraph]
+    even = Line("alpha first left words bravo first right words", (100, 100, 920, 140), 1.0)
+    same = [(5, 170, 190), (10, 260, 280), (14, 340, 360), (19, 520, 540), (24, 630, 650), (29, 720, 740)]
+    assert split_at_gutters(magazine_columns(even, same))[0] == even
 
 
 def test_lines_in_no_region_are_read_by_their_geometry() -> None:

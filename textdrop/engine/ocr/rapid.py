@@ -25,6 +25,7 @@ False`` orders them by their geometry alone
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from importlib.util import find_spec
@@ -35,7 +36,7 @@ import numpy as np
 from textdrop.engine.errors import EngineUnavailableError, ModelError
 from textdrop.engine.models.catalog import LANGUAGE_PACKS, LanguagePack, missing_pack_message, packs_for
 from textdrop.engine.models.memory import release_memory
-from textdrop.engine.ocr.layout import compose, join_rows
+from textdrop.engine.ocr.layout import WordGaps, compose, join_rows, split_at_gutters
 from textdrop.engine.ocr.layout_model import LayoutModel
 from textdrop.engine.ocr.regions import compose_regions
 from textdrop.engine.ocr.spacing import respace_reading
@@ -193,7 +194,8 @@ class RapidEngine(Engine):
             bgr, quads = _rotate(bgr, quads, 180)
             crops = [_crop(bgr, quad) for quad in quads]
             rotation = (rotation + 180) % 360
-        lines, unreadable, used = self._recognize(crops, quads, readers)
+        read, unreadable, used = self._recognize(crops, quads, readers)
+        lines = split_at_gutters(read) if options.layout else [item.line for item in read]
         warnings = self._warnings(crops, unreadable, [name for name, _ in readers])
         height, width = bgr.shape[:2]
         use_layout = options.layout and len(quads) > 0 and min(height, width) >= LAYOUT_MIN_SIDE
@@ -309,12 +311,13 @@ class RapidEngine(Engine):
 
     def _recognize(
         self, crops: list[np.ndarray], quads: np.ndarray, readers: list[tuple[str, Any]]
-    ) -> tuple[list[Line], list[int], dict[str, int]]:
+    ) -> tuple[list[WordGaps], list[int], dict[str, int]]:
         """Read each crop with every reader and keep, per line, the plausible reading with the best score.
 
         Returns:
-            The lines kept (empty, implausible and low-scoring ones dropped; boxes axis-aligned ints), the
-            indices of the unreadable crops, and how many kept lines each reader read.
+            The lines kept (empty, implausible and low-scoring ones dropped; boxes axis-aligned ints) with
+            the gaps between their words, the indices of the unreadable crops, and how many kept lines each
+            reader read.
         """
         used = dict.fromkeys((name for name, _ in readers), 0)
         if not crops:
@@ -325,14 +328,17 @@ class RapidEngine(Engine):
         for name, reader in readers:
             found = reader(TextRecInput(img=crops, return_word_box=name not in RTL_PACKS))
             texts = [text.strip() for text in found.txts]
+            words: list[Any] = [None] * len(texts)
             if name not in RTL_PACKS:
-                words = found.word_results
+                words = list(found.word_results)
                 texts = [respace_reading(*reading) for reading in zip(texts, crops, words, strict=True)]
-            readings.append([(t, float(score), name) for t, score in zip(texts, found.scores, strict=True)])
+            readings.append(
+                [(t, float(score), name, w) for t, score, w in zip(texts, found.scores, words, strict=True)]
+            )
         lines, unreadable = [], []
         for index, quad in enumerate(quads):
             aspect = _aspect(quad)
-            text, score, name = max(
+            text, score, name, word = max(
                 (options[index] for options in readings), key=lambda r: (_plausible(r[0], aspect), r[1])
             )
             plausible = _plausible(text, aspect)
@@ -343,7 +349,8 @@ class RapidEngine(Engine):
             used[name] += 1
             x0, y0 = np.floor(quad.min(axis=0)).astype(int)
             x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
-            lines.append(Line(text, (int(x0), int(y0), int(x1), int(y1)), round(score, 4)))
+            line = Line(text, (int(x0), int(y0), int(x1), int(y1)), round(score, 4))
+            lines.append(WordGaps(line, _word_gaps(text, quad, word)))
         return lines, unreadable, used
 
     def _warnings(self, crops: list[np.ndarray], unreadable: list[int], chosen: list[str]) -> list[str]:
@@ -405,6 +412,30 @@ def _reopen(stage: Any) -> None:
     for key, value in SESSION_CONFIG.items():
         options.add_session_config_entry(key, value)
     stage.session.session = onnxruntime.InferenceSession(path, options, providers=session.get_providers())
+
+
+def _word_gaps(text: str, quad: np.ndarray, word: Any) -> list[tuple[int, float, float]]:
+    """The blanks between the words of a line, as ``(characters before it, left x, right x)`` in page
+    pixels; empty for a slanted or vertical line, or a reading without CTC frames (right-to-left packs).
+
+    The x positions come from the CTC frame where each word's last and next word's first character fired
+    (RapidOCR's ``WordInfo``: ``word_cols``, over ``line_txt_len`` frames across the crop).
+    """
+    if word is None or not word.word_cols or word.line_txt_len <= 0:
+        return []
+    (left, top), (right, top_right) = quad[0], quad[1]
+    if abs(top_right - top) > 0.1 * max(right - left, 1) or right <= left:
+        return []
+    chars = [column for columns in word.word_cols for column in columns]
+    if len(chars) != sum(1 for char in text if not char.isspace()):
+        return []
+    scale = (right - left) / word.line_txt_len
+    gaps, before = [], 0
+    for current, following in itertools.pairwise(word.word_cols):
+        before += len(current)
+        if current and following:
+            gaps.append((before, float(left + (current[-1] + 1) * scale), float(left + following[0] * scale)))
+    return gaps
 
 
 def _aspect(quad: np.ndarray) -> float:
