@@ -128,9 +128,12 @@ def split_at_gutters(read: list[WordGaps]) -> list[Line]:
     out: list[Line] = []
     for item in read:
         line, cuts = item.line, []
+        widths = [right - left for _, left, right in item.gaps]
+        space = statistics.median(widths) if len(widths) >= 3 else 0.0
+        wide = [gap for gap in item.gaps if space and gap[2] - gap[1] >= WIDE_BLANK * space]
         near = [
             other.bbox
-            for other in lines
+            for other in (lines if wide else [])
             if other is not line
             and abs((other.bbox[1] + other.bbox[3]) - (line.bbox[1] + line.bbox[3])) / 2
             <= GUTTER_REACH * unit
@@ -138,11 +141,7 @@ def split_at_gutters(read: list[WordGaps]) -> list[Line]:
             and min(other.bbox[2], line.bbox[2]) > max(other.bbox[0], line.bbox[0])
         ]
         slack = SLACK_SHARE * unit
-        widths = [right - left for _, left, right in item.gaps]
-        space = statistics.median(widths) if len(widths) >= 3 else None
-        for before, left, right in item.gaps:
-            if space is None or right - left < WIDE_BLANK * space:
-                continue
+        for before, left, right in wide:
             middle = (left + right) / 2
             if any(box[0] < middle - slack and box[2] > middle + slack for box in near):
                 continue
