@@ -421,6 +421,29 @@ def test_a_wide_word_space_inside_a_paragraph_is_not_a_gutter() -> None:
     assert split_at_gutters(magazine_columns(even, same))[0] == even
 
 
+def test_captions_above_and_below_a_figure_are_read_where_they_stand() -> None:
+    """A form block the model calls a figure, with a "caption" above it (the value of the field before it)
+    and one below: the text keeps the page's order; the Markdown names both in the placeholder."""
+    lines = [
+        Line("alpha caption above the block", (100, 150, 700, 180), 1.0),
+        Line("bravo first line of the block", (100, 250, 700, 280), 1.0),
+        Line("bravo second line of the block", (100, 300, 700, 330), 1.0),
+        Line("charlie caption below the block", (100, 620, 700, 650), 1.0),
+        *[
+            Line(f"delta text after the block {i}", (100, 700 + 40 * i, 700, 730 + 40 * i), 1.0)
+            for i in range(6)
+        ],
+    ]
+    regions = [
+        Region("figure_caption", (100, 150, 700, 180), 0.9),
+        Region("figure", (90, 200, 900, 600), 0.9),
+        Region("figure_caption", (100, 620, 700, 650), 0.9),
+    ]
+    _, markdown, text = compose_regions(lines, regions)
+    assert marker_runs(text) == ["alpha", "bravo", "charlie", "delta"]
+    assert markdown.startswith("*[Figure: alpha caption above the block charlie caption below the block]*")
+
+
 def test_lines_in_no_region_are_read_by_their_geometry() -> None:
     """A receipt where the model finds nothing reads exactly as the line geometry reads it."""
     lines = [

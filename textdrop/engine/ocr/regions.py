@@ -460,15 +460,18 @@ def _render(item: Unit, unit: float, gray: np.ndarray | None) -> tuple[str, list
         blocks = [block for column in columns for block in order_blocks(column, unit)]
     else:
         blocks = item.blocks or (order_blocks(item.lines, unit) if item.lines else [])
-    lines = [line for b in blocks + caption for row in b.rows for line in row.lines]
-    texts = [block_text(b) for b in blocks + caption]
+    top = min((row.box[1] for b in blocks for row in b.rows), default=None)
+    above = [b for b in caption if top is not None and b.rows[-1].box[3] <= top]
+    reading = above + blocks + [b for b in caption if b not in above]  # captions where they stand
+    lines = [line for b in reading for row in b.rows for line in row.lines]
+    texts = [block_text(b) for b in reading]
     if item.kind == "title":
         return "## " + " ".join(text.replace("\n", " ") for text in texts), texts, lines
     if item.kind == "figure":
         label = " ".join(block_text(b).replace("\n", " ") for b in caption)
         parts = [f"*[Figure{': ' + label if label else ''}]*"] + [block_markdown(b) for b in blocks]
         return "\n\n".join(parts), texts, lines
-    return "\n\n".join(block_markdown(b) for b in blocks + caption), texts, lines
+    return "\n\n".join(block_markdown(b) for b in reading), texts, lines
 
 
 def _render_table(
