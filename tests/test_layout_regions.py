@@ -315,6 +315,29 @@ def test_text_beside_a_table_s_rules_is_not_part_of_the_table() -> None:
     assert sorted(map(id, ordered)) == sorted(map(id, lines + column))  # every line once
 
 
+def test_a_form_s_labels_beside_its_underlines_stay_in_its_rows() -> None:
+    """A form the model calls a table: its fields are underlined, its labels left of the underlines are
+    set on the same rows, so they stay in the table, each beside its value."""
+    fields = [
+        ("Name:", "Ada Lovelace"),
+        ("Street:", "12 Mill Lane"),
+        ("Town:", "Marlow"),
+        ("Phone:", "555 0199"),
+    ]
+    gray = np.full((500, 1000), 255, np.uint8)
+    lines = []
+    for i, (label, value) in enumerate(fields):
+        top = 100 + 60 * i
+        gray[top + 34 : top + 36, 300:900] = 0  # the field's underline
+        lines += [
+            Line(label, (100, top, 200, top + 30), 1.0),
+            Line(value, (320, top + 2, 600, top + 30), 1.0),
+        ]
+    _, markdown, text = compose_regions(lines, [Region("table", (95, 95, 905, 345), 0.9)], gray)
+    assert lines_of(text) == [f"{label} {value}" for label, value in fields]
+    assert "| Street: | 12 Mill Lane |" in markdown
+
+
 def test_rules_around_groups_of_rows_do_not_merge_the_rows() -> None:
     """A ruled table whose rules set off its head and groups of two rows: each visual row is a row."""
     gray = np.full((600, 1300), 255, np.uint8)

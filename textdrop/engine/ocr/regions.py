@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from textdrop.engine.ocr.layout import (
+    ALIGNED,
     PROSE_LINES,
     Block,
     Row,
@@ -75,6 +76,10 @@ numbers or margin notes (a transcript, a filing) rather than a table."""
 FILLED = 0.75
 """Share of a column's width that most lines of running text fill (ragged-right lines included), and
 share of the lines that fill it."""
+
+ON_ROW = 0.2
+"""Farthest distance, in line heights, between the centres of two lines set on one row (a label and its
+value); detector boxes of one row differ by a few pixels."""
 
 FRAMED_ROWS = 8
 """Fewest visual rows in every band between a ruled table's horizontal rules for the rules to frame text
@@ -295,19 +300,21 @@ def _row_partner(
     """The unit a block of lines in no region belongs to, if any.
 
     That is a text or table unit whose box (grown to its lines) holds the block; else the text unit right
-    above or below it (a line the model's box left out); else the nearest text unit beside it, with
-    nothing between, whose lines share the rows of most of the block's lines (the other side of a form).
+    above or below it (a line the model's box left out); else the nearest text or table unit beside it,
+    with nothing between, whose lines share the rows of most of the block's lines (the other side of a
+    form, the labels the model left out of a table).
     """
     for u in units:
         if u.kind in ("text", "table") and _overlap(box, u.box) >= INSIDE * max(1, _area(box)):
             return u
     best = None
     for u in units:
-        if u.kind != "text":
+        if u.kind not in ("text", "table"):
             continue
         width = min(u.box[2], box[2]) - max(u.box[0], box[0])
         if width >= 0.5 * (box[2] - box[0]):
-            if max(u.box[1] - box[3], box[1] - u.box[3]) <= PARAGRAPH_GAP * unit:
+            close = max(u.box[1] - box[3], box[1] - u.box[3]) <= PARAGRAPH_GAP * unit
+            if close and u.kind == "text":
                 return u
             continue
         if width > 0:
@@ -421,7 +428,9 @@ def _beside_rules(table: Unit, gray: np.ndarray, unit: float) -> list[Unit]:
     The model sometimes boxes a ruled table together with a column of text beside it (a report's financial
     statements with the company profile to their right); the rules run across the table only. Lines wholly
     left or right of the rules (by more than :data:`SLACK` line heights) are split off when no line crosses
-    the rules' ends and at least two lines stay in the table.
+    the rules' ends, at least two lines stay in the table, and the lines of a side are a column of their
+    own: :data:`~textdrop.engine.ocr.layout.PROSE_LINES` or more, not set on the table's rows (a form's
+    labels beside the underlines of its fields are, see :func:`_on_rows_of`).
     """
     span = _rules(gray, table.box).span
     if span is None:
@@ -437,6 +446,10 @@ def _beside_rules(table: Unit, gray: np.ndarray, unit: float) -> list[Unit]:
             sides["inside"].append(line)
         else:
             return [table]  # a line across the rules' end: the rules do not bound the table
+    for side in ("left", "right"):  # a form's labels or values beside its underlines stay in it
+        if len(sides[side]) < PROSE_LINES or _on_rows_of(sides[side], sides["inside"], unit):
+            sides["inside"].extend(sides[side])
+            sides[side] = []
     if not (sides["left"] or sides["right"]) or len(sides["inside"]) < 2:
         return [table]
     table.lines = sides["inside"]
@@ -447,6 +460,17 @@ def _beside_rules(table: Unit, gray: np.ndarray, unit: float) -> list[Unit]:
         if side
     ]
     return [table, *beside]
+
+
+def _on_rows_of(side: list[Line], table: list[Line], unit: float) -> bool:
+    """True when most lines of ``side`` (:data:`~textdrop.engine.ocr.layout.ALIGNED` of them) are centred on
+    a line of ``table`` (within :data:`ON_ROW` line heights): a form's labels and their values. A column of
+    text beside a table keeps its own line pitch, so only some of its lines meet a row by chance."""
+    centres = [(line.bbox[1] + line.bbox[3]) / 2 for line in table]
+    on = sum(
+        any(abs((line.bbox[1] + line.bbox[3]) / 2 - c) <= ON_ROW * unit for c in centres) for line in side
+    )
+    return on >= ALIGNED * len(side)
 
 
 def _render(item: Unit, unit: float, gray: np.ndarray | None) -> tuple[str, list[str], list[Line]]:
