@@ -338,6 +338,22 @@ def test_a_form_s_labels_beside_its_underlines_stay_in_its_rows() -> None:
     assert "| Street: | 12 Mill Lane |" in markdown
 
 
+def test_labels_the_model_left_out_of_a_table_join_its_rows() -> None:
+    """The model's table box holds a form's values only; their labels, in no region, share the values' rows
+    and join the table instead of being read before it."""
+    fields = [("Name:", "Ada Lovelace"), ("Street:", "12 Mill Lane"), ("Town:", "Marlow")]
+    lines = []
+    for i, (label, value) in enumerate(fields):
+        top = 100 + 60 * i
+        lines += [Line(label, (100, top, 200, top + 30), 1.0), Line(value, (320, top, 600, top + 30), 1.0)]
+    lines += [
+        Line(f"{value} 2", (650, 100 + 60 * i, 800, 130 + 60 * i), 1.0) for i, (_, value) in enumerate(fields)
+    ]
+    _, markdown, text = compose_regions(lines, [Region("table", (310, 95, 805, 295), 0.9)])
+    assert lines_of(text) == [f"{label} {value} {value} 2" for label, value in fields]
+    assert "| Street: | 12 Mill Lane | 12 Mill Lane 2 |" in markdown
+
+
 def test_rules_around_groups_of_rows_do_not_merge_the_rows() -> None:
     """A ruled table whose rules set off its head and groups of two rows: each visual row is a row."""
     gray = np.full((600, 1300), 255, np.uint8)
