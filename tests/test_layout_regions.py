@@ -483,6 +483,66 @@ def test_captions_above_and_below_a_figure_are_read_where_they_stand() -> None:
     assert markdown.startswith("*[Figure: alpha caption above the block charlie caption below the block]*")
 
 
+def test_a_form_s_labels_are_read_beside_their_values() -> None:
+    """A case form: labels down the left, values beside them, one of them a long line and one an address
+    of four lines; each label is read with its value, the address under its label's row."""
+    rows = [
+        (["CASE NAME:"], ["Donald D. Sellers and Robin J. Sellers v. Raybestos-Manhattan, et al."]),
+        (["COURT:"], ["San Francisco Superior Court - No. 996382"]),
+        (["DATE SERVED:"], ["August 3, 1998"]),
+        (["CASE TYPE:"], ["Asbestos"]),
+        (
+            ["PLAINTIFF'S", "COUNSEL:"],
+            [
+                "Wartnick, Chaber, Harowitz",
+                "101 California Street, Suite 2200",
+                "San Francisco 94111",
+                "415/986-5566",
+            ],
+        ),
+        (["JUDGE:"], []),
+        (["TRIAL DATE:"], []),
+    ]
+    lines, top = [], 100
+    for labels, values in rows:
+        for i, label in enumerate(labels):
+            lines.append(Line(label, (100, top + 20 * i, 230, top + 20 * i + 18), 1.0))
+        start = top + 20 * (len(labels) - 1)  # a value sits on its label's last line
+        for i, value in enumerate(values):
+            lines.append(Line(value, (300, start + 20 * i, 300 + 9 * len(value), start + 20 * i + 18), 1.0))
+        top = start + 20 * max(len(values), 1) + 25
+    _, _, text = compose(lines, 1000, 600)
+    read = lines_of(text)
+    assert read[:4] == [
+        "CASE NAME: Donald D. Sellers and Robin J. Sellers v. Raybestos-Manhattan, et al.",
+        "COURT: San Francisco Superior Court - No. 996382",
+        "DATE SERVED: August 3, 1998",
+        "CASE TYPE: Asbestos",
+    ]
+    assert read[4:9] == [
+        "PLAINTIFF'S",
+        "COUNSEL: Wartnick, Chaber, Harowitz",
+        "101 California Street, Suite 2200",
+        "San Francisco 94111",
+        "415/986-5566",
+    ]
+
+
+def test_cards_side_by_side_are_read_card_by_card() -> None:
+    """An organisation chart: cards of three lines in two columns, each beside its partner; the cards are
+    read one after the other, not row by row across the pair."""
+    lines = []
+    for row, (left, right) in enumerate((("alpha", "bravo"), ("charlie", "delta"))):
+        top = 100 + 200 * row
+        for marker, x in ((left, 100), (right, 600)):
+            lines += [
+                Line(f"{marker} card line {i}", (x, top + 30 * i, x + 250, top + 30 * i + 25), 1.0)
+                for i in range(3)
+            ]
+    _, _, text = compose(lines, 1000, 600)
+    assert marker_runs(text) == ["alpha", "charlie", "bravo", "delta"]
+
+
 def test_lines_in_no_region_are_read_by_their_geometry() -> None:
     """A receipt where the model finds nothing reads exactly as the line geometry reads it."""
     lines = [

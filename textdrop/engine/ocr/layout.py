@@ -235,7 +235,7 @@ def _cut(lines: list[Line], unit: float, out: list[Row], ids: count, table: int 
         split = _gutter(lines, unit)
         if split is not None:
             left, right = split
-            if _is_grid(left, unit) and _is_grid(right, unit):
+            if _card_grid(left, right, unit):
                 table = None
             elif table is None and _row_aligned(left, right, unit):
                 table = next(ids)
@@ -313,26 +313,65 @@ def is_prose(lines: list[Line]) -> bool:
 
 
 def _row_aligned(left: list[Line], right: list[Line], unit: float) -> bool:
-    """True when the two sides of a candidate column split are the cells of shared rows (not columns)."""
-    if is_prose(left) or is_prose(right):
+    """True when the two sides of a candidate column split are the cells of shared rows (not columns).
+
+    That is, :data:`ALIGNED` of one side's lines share a row with a line of the other side or continue
+    such a line (right below it, within :data:`PARAGRAPH_GAP`, overlapping it: the lines of an address
+    written beside the label "Counsel:" are one cell); the labels of empty fields need not. Neither side
+    may be running text: :func:`is_prose` with a median of :data:`PROSE_WORDS` words or more per line (a
+    form's values have a long line or two among short ones, which lift the mean).
+    """
+    if any(
+        is_prose(side) and statistics.median(len(line.text.split()) for line in side) >= PROSE_WORDS
+        for side in (left, right)
+    ):
         return False
     small, large = sorted((left, right), key=len)
     if len(small) == 1 and len(large) > 1:
         return False
-    facing = sum(any(_v_overlap(a.bbox, b.bbox) >= 0.5 for b in large) for a in small)
-    return facing >= ALIGNED * len(small)
+    return max(_share_on_rows(left, right, unit), _share_on_rows(right, left, unit)) >= ALIGNED
 
 
-def _is_grid(lines: list[Line], unit: float) -> bool:
-    """True when the lines form two or more stacks of at least two lines, separated by blank space at least
-    :data:`BLOCK_GAP` high: boxes of an organisation chart or a grid of cards, read stack by stack."""
+def _share_on_rows(side: list[Line], other: list[Line], unit: float) -> float:
+    """Share of ``side``'s lines that share a row with a line of ``other`` or continue such a line."""
+    counted: list[Line] = []
+    for line in sorted(side, key=lambda item: item.bbox[1]):
+        faces = any(_v_overlap(line.bbox, beside.bbox) >= 0.5 for beside in other)
+        continues = any(
+            -0.5 * unit <= line.bbox[1] - above.bbox[3] <= PARAGRAPH_GAP * unit
+            and min(line.bbox[2], above.bbox[2]) > max(line.bbox[0], above.bbox[0])
+            for above in counted
+        )
+        if faces or continues:
+            counted.append(line)
+    return len(counted) / len(side)
+
+
+def _stacks(lines: list[Line], unit: float) -> list[list[Line]]:
+    """The lines in stacks, top to bottom: runs of lines less than :data:`BLOCK_GAP` apart."""
     stacks: list[list[Line]] = []
     for line in sorted(lines, key=lambda item: item.bbox[1]):
         if stacks and _core(line)[0] - max(_core(item)[1] for item in stacks[-1]) < BLOCK_GAP * unit:
             stacks[-1].append(line)
         else:
             stacks.append([line])
-    return len(stacks) >= 2 and all(len(stack) >= 2 for stack in stacks)
+    return stacks
+
+
+def _card_grid(left: list[Line], right: list[Line], unit: float) -> bool:
+    """True when both sides form two or more stacks of at least two lines, separated by blank space at
+    least :data:`BLOCK_GAP` high, and the stacks pair up across the split (as many on each side, each beside
+    its partner): boxes of an organisation chart or a grid of cards, read stack by stack. A form's labels
+    and values stack differently (two labels beside a one-line value, one beside an address)."""
+    sides = [_stacks(left, unit), _stacks(right, unit)]
+    if any(len(stacks) < 2 or any(len(stack) < 2 for stack in stacks) for stacks in sides):
+        return False
+    if len(sides[0]) != len(sides[1]):
+        return False
+    return all(
+        min(_extent(a)[3], _extent(b)[3]) > max(_extent(a)[1], _extent(b)[1])
+        for a, b in zip(*sides, strict=True)
+    )
 
 
 def _blocks(rows: list[Row], unit: float) -> list[Block]:
