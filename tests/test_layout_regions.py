@@ -543,6 +543,22 @@ def test_cards_side_by_side_are_read_card_by_card() -> None:
     assert marker_runs(text) == ["alpha", "charlie", "bravo", "delta"]
 
 
+def test_running_text_the_model_calls_a_title_is_a_paragraph() -> None:
+    """A page of one paragraph (the bundled phototest sample): the model boxes it as a title, and its first
+    two lines again as a second title. It is read as one paragraph, not as two headings."""
+    lines = [
+        Line(f"alpha words of the one paragraph {i}", (40, 100 + 45 * i, 600, 140 + 45 * i), 1.0)
+        for i in range(6)
+    ]
+    regions = [Region("title", (35, 95, 605, 190), 0.5), Region("title", (35, 95, 605, 370), 0.8)]
+    _, markdown, _ = compose_regions(lines, regions)
+    assert "#" not in markdown
+    assert markdown.splitlines()[:2] == [
+        "alpha words of the one paragraph 0",
+        "alpha words of the one paragraph 1",
+    ]
+
+
 def test_lines_in_no_region_are_read_by_their_geometry() -> None:
     """A receipt where the model finds nothing reads exactly as the line geometry reads it."""
     lines = [

@@ -65,6 +65,10 @@ NESTED = 0.8
 """A region with at least this share of its area inside another is part of it (text blocks the model
 also finds inside a figure or a table)."""
 
+SAME_KIND = 0.5
+"""A region with at least this share of its area inside a larger one of the same kind is a second guess at
+part of it (a title box over the first two lines of a paragraph the model also calls a title)."""
+
 WIDE = 0.6
 """A unit across a column gutter at least this share of its region's width breaks the columns (a title, a
 figure or table set across the page)."""
@@ -212,6 +216,9 @@ def _units(lines: list[Line], regions: list[Region], unit: float) -> list[Unit]:
             u.lines = []
             u.kind = "dropped"
     units = [u for u in units if u.lines or u.kind == "figure"]
+    for u in units:
+        if u.kind == "title" and is_prose(u.lines):
+            u.kind = "text"  # running text the model calls a title (a page of one paragraph)
     loose = _running_lines(loose, units)
     for caption in [u for u in units if u.kind.endswith("_caption")]:
         owner = _owner(caption, [u for u in units if u.kind == caption.kind.removesuffix("_caption")], unit)
@@ -274,13 +281,19 @@ def _core(line: Line) -> tuple[int, int, int, int]:
 
 
 def _outermost(regions: list[Region]) -> list[Region]:
-    """Regions less those lying within another (at least :data:`NESTED` of their area); of two near-equal
-    boxes (the same block called a figure and a caption) the more specific kind, then the better scored
-    one is kept."""
+    """Regions less those lying within another (at least :data:`NESTED` of their area, :data:`SAME_KIND`
+    within one of their own kind); of two near-equal boxes (the same block called a figure and a caption)
+    the more specific kind, then the better scored one is kept."""
     kept: list[Region] = []
     for region in sorted(regions, key=lambda r: -_area(r.bbox)):
         holder = next(
-            (k for k in kept if _overlap(region.bbox, k.bbox) >= NESTED * max(1, _area(region.bbox))), None
+            (
+                k
+                for k in kept
+                if _overlap(region.bbox, k.bbox)
+                >= (SAME_KIND if k.kind == region.kind else NESTED) * max(1, _area(region.bbox))
+            ),
+            None,
         )
         if holder is None:
             kept.append(region)
