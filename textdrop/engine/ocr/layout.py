@@ -68,7 +68,7 @@ sidebar and a chart's axis label far below it are not one table)."""
 
 SPANNING = 0.6
 """A line in a table at least this share of the table's width spans its columns (a title row, a banner):
-the columns are found without it, and it takes the cell of its centre."""
+the columns are found without it, and it takes the cell where it starts."""
 
 HEADING_SIZE = 1.5
 """A short paragraph whose lines are this many times the median line height is a heading."""
@@ -124,7 +124,7 @@ def split_at_gutters(read: list[WordGaps]) -> list[Line]:
         The lines in the same order; a split line is replaced by its parts, boxes cut at the blank.
     """
     lines = [item.line for item in read]
-    unit = (statistics.median(line.height for line in lines) or 1.0) if lines else 1.0
+    unit = line_unit(lines)
     out: list[Line] = []
     for item in read:
         line, cuts = item.line, []
@@ -326,8 +326,7 @@ def _row_aligned(left: list[Line], right: list[Line], unit: float) -> bool:
         for side in (left, right)
     ):
         return False
-    small, large = sorted((left, right), key=len)
-    if len(small) == 1 and len(large) > 1:
+    if min(len(left), len(right)) == 1 < max(len(left), len(right)):
         return False
     return max(_share_on_rows(left, right, unit), _share_on_rows(right, left, unit)) >= ALIGNED
 
