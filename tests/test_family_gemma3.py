@@ -35,10 +35,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_gemma3_llama_prompt_and_end_of_turn(tiny_dir: Path) -> None:
     model = gemma3.build("llama", tiny_dir / "llama")
     run = run_llama(model, gemma3.PROMPT_TEXT)
-    before, after = model.prompt.split("<__media__>")
-    head = run.tokenize(before)
-    assert run.text_tokens[: len(head)] == head
-    assert run.text_tokens[-len(run.tokenize(after)) :] == run.tokenize(after)
+    run.assert_prompt_around_image(model.prompt)
     assert run.text_tokens.count(run.tokenize("<bos>")[0]) == 1, "the template's <bos> and an added one"
     assert run.tokenize("<start_of_image>")[0] in run.text_tokens
     assert run.sampled[-1] == run.tokenize("<end_of_turn>")[0]

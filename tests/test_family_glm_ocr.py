@@ -40,10 +40,7 @@ def test_glm_ocr_fixture_is_tiny(tiny_dir: Path) -> None:
 def test_glm_ocr_llama_prompt_and_end_of_turn(tiny_dir: Path) -> None:
     model = glm_ocr.build("llama", tiny_dir / "tiny-glm-ocr-llama")
     run = run_llama(model, glm_ocr.PROMPT_TEXT)
-    before, after = model.prompt.split("<__media__>")
-    head, tail = run.tokenize(before), run.tokenize(after)
-    assert run.text_tokens[: len(head)] == head  # [gMASK]<sop><|user|>\n
-    assert run.text_tokens[-len(tail) :] == tail  # Text Recognition:<|assistant|>\n
+    run.assert_prompt_around_image(model.prompt)  # [gMASK]<sop><|user|>\n … Text Recognition:<|assistant|>\n
     assert run.tokenize("<|begin_of_image|>")[0] in run.text_tokens
     assert run.sampled[-1] == run.tokenize("<|user|>")[0]
     assert run.special == MARKDOWN

@@ -35,9 +35,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_granite_docling_llama_prompt_and_control_tokens(tiny_dir: Path) -> None:
     model = idefics3.build("llama", tiny_dir / "llama")
     run = run_llama(model, idefics3.PROMPT_TEXT)
-    before, after = model.prompt.split("<__media__>")
-    assert run.text_tokens[: len(run.tokenize(before))] == run.tokenize(before)
-    assert run.text_tokens[-len(run.tokenize(after)) :] == run.tokenize(after)
+    run.assert_prompt_around_image(model.prompt)
     # libmtmd wraps the Idefics3 image in the overview's tokens
     wrapper = run.tokenize("<fake_token_around_image><global-img>")
     text = run.text_tokens

@@ -42,10 +42,8 @@ def test_lightonocr_fixture_is_tiny(tiny_dir: Path) -> None:
 def test_lightonocr_llama_prompt_and_end_of_turn(tiny_dir: Path) -> None:
     model = lightonocr.build("llama", tiny_dir / "tiny-lightonocr-llama")
     run = run_llama(model, lightonocr.PROMPT_TEXT)
-    before, after = model.prompt.split("<__media__>")
-    head, tail = run.tokenize(before), run.tokenize(after)
-    assert run.text_tokens[: len(head)] == head  # the empty system turn, then the user turn
-    assert run.text_tokens[-len(tail) :] == tail  # no text after the image
+    # the empty system turn, then the user turn; no text after the image
+    run.assert_prompt_around_image(model.prompt)
     assert run.sampled[-1] == run.tokenize("<|im_end|>")[0]
     assert run.special == MARKDOWN
     assert run.content == MARKDOWN

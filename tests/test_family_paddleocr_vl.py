@@ -41,10 +41,8 @@ def test_paddleocr_vl_fixture_is_small(tiny_dir: Path) -> None:
 def test_paddleocr_vl_llama_prompt_and_control_tokens(tiny_dir: Path) -> None:
     model = paddleocr_vl.build("llama", tiny_dir / "tiny-paddleocr-vl-llama")
     run = run_llama(model, paddleocr_vl.PROMPT_TEXT)
-    before, after = model.prompt.split("<__media__>")
-    head, tail = run.tokenize(before), run.tokenize(after)
-    assert run.text_tokens[: len(head)] == head  # <|begin_of_sentence|>User: (no BOS added)
-    assert run.text_tokens[-len(tail) :] == tail  # OCR:\nAssistant:\n
+    # <|begin_of_sentence|>User: (no BOS added) … OCR:\nAssistant:\n
+    run.assert_prompt_around_image(model.prompt)
     assert run.tokenize("<|IMAGE_START|>")[0] in run.text_tokens
     assert run.sampled[-1] == run.tokenize("</s>")[0]
     assert run.special == paddleocr_vl.ANSWER  # the OTSL tags, decoded keeping control tokens

@@ -224,6 +224,14 @@ class LlamaRun:
     special: str
     tokenize: object
 
+    def assert_prompt_around_image(self, prompt: str) -> None:
+        """Assert that the evaluated text tokens start with the tokens of ``prompt``'s text before its
+        ``<__media__>`` marker and end with those of its text after it (the chat template as rendered)."""
+        before, after = prompt.split("<__media__>")
+        head, tail = self.tokenize(before), self.tokenize(after)
+        assert self.text_tokens[: len(head)] == head, (self.text_tokens[: len(head)], head)
+        assert self.text_tokens[-len(tail) :] == tail, (self.text_tokens[-len(tail) :], tail)
+
 
 def run_llama(model, prompt_text: str) -> LlamaRun:
     """One greedy chat completion (image, then ``prompt_text``) through ``MTMDChatHandler``."""
